@@ -1,0 +1,44 @@
+"""Configuration keys Gatehouse reads, with their defaults.
+
+`Gatehouse.init_app` copies each default into ``app.config`` with ``setdefault``, so a host
+overrides any of them the usual Flask ways (``app.config.from_prefixed_env()`` reads
+``FLASK_GATEHOUSE_...`` environment variables). Values are read at request time.
+Every default is the safe choice; a weaker value is the host's explicit decision.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    #: Shown in page titles; passwords built from it are refused.
+    "GATEHOUSE_SITE_NAME": "Gatehouse",
+    #: Where a successful login goes when there is no acceptable ``next``.
+    "GATEHOUSE_POST_LOGIN_URL": "/",
+    #: argon2id parameters (OWASP Password Storage: m=19 MiB, t=2, p=1); see docs/passwords.md.
+    "GATEHOUSE_ARGON2_TIME_COST": 2,
+    "GATEHOUSE_ARGON2_MEMORY_COST": 19 * 1024,
+    "GATEHOUSE_ARGON2_PARALLELISM": 1,
+    #: NIST 800-63B-4 asks 15 for password-only accounts; may be lowered to 8, no further.
+    "GATEHOUSE_PASSWORD_MIN_LENGTH": 15,
+    #: Longer passwords are refused (never truncated); bounds the hashing work per request.
+    "GATEHOUSE_PASSWORD_MAX_LENGTH": 1024,
+    #: Cookies carry ``Secure``; turn off only to serve over plain HTTP away from localhost.
+    "GATEHOUSE_COOKIE_SECURE": True,
+    #: Name of the cookie holding the opaque session id (``__Host-`` prefixed when secure).
+    "GATEHOUSE_SESSION_COOKIE_NAME": "gatehouse_session",
+    #: A session not used for this long ends (remembered sessions excepted).
+    "GATEHOUSE_SESSION_IDLE_TIMEOUT": timedelta(minutes=30),
+    #: A session ends this long after login, however active.
+    "GATEHOUSE_SESSION_ABSOLUTE_TIMEOUT": timedelta(hours=12),
+    #: Lifetime of a "remember me" session, counted from login.
+    "GATEHOUSE_REMEMBER_DURATION": timedelta(days=30),
+    #: "Last seen" is written at most this often per session, so page views stay read-only.
+    "GATEHOUSE_SESSION_TOUCH_INTERVAL": timedelta(minutes=1),
+    #: Sent on every response unless the view set the header itself.
+    "GATEHOUSE_CONTENT_SECURITY_POLICY": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    #: ``Strict-Transport-Security`` value for requests that arrived over HTTPS.
+    "GATEHOUSE_HSTS": "max-age=63072000; includeSubDomains",
+}
