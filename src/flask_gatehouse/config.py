@@ -12,6 +12,8 @@ from typing import Any
 DEFAULTS: dict[str, Any] = {
     #: Shown in page titles; passwords built from it are refused.
     "GATEHOUSE_SITE_NAME": "Gatehouse",
+    #: Where the blueprint is mounted ("" keeps /login, /register, ... at the root).
+    "GATEHOUSE_URL_PREFIX": "",
     #: Where a successful login goes when there is no acceptable ``next``.
     "GATEHOUSE_POST_LOGIN_URL": "/",
     #: argon2id parameters (OWASP Password Storage: m=19 MiB, t=2, p=1); see docs/passwords.md.

@@ -1,0 +1,106 @@
+"""``flask gatehouse ...``: account administration from the shell.
+
+Every failure is a one-line ``Error: ...`` and a non-zero exit (click's convention).
+"""
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from . import sessions, users
+from .database import db
+from .identity import InvalidIdentity, normalize_email, normalize_username
+from .models import User
+from .passwords import password_problems
+from .tutorial import import_tutorial_db
+
+cli = click.Group("gatehouse", help="Manage Gatehouse accounts.")
+
+
+def _user(email: str) -> User:
+    user = users.find_by_email(email)
+    if user is None:
+        raise click.ClickException(f"No account with the email {email!r}.")
+    return user
+
+
+def _checked_password(password: str, *, email: str, username: str) -> str:
+    problems = password_problems(password, email=email, username=username)
+    if problems:
+        raise click.ClickException(" ".join(problems))
+    return password
+
+
+@cli.command("create-user")
+@click.option("--email", required=True)
+@click.option("--username", required=True)
+@click.password_option(help="Prompted for (twice) when not given.")
+def create_user(email: str, username: str, password: str) -> None:
+    """Create an active account."""
+    try:
+        clean_email, clean_username = normalize_email(email), normalize_username(username)
+    except InvalidIdentity as error:
+        raise click.ClickException(str(error)) from None
+    _checked_password(password, email=clean_email, username=clean_username)
+    if users.register(email=clean_email, username=clean_username, password=password) is None:
+        raise click.ClickException(f"An account with the email {clean_email!r} already exists.")
+    click.echo(f"Created {clean_email}.")
+
+
+@cli.command("set-password")
+@click.argument("email")
+@click.password_option(help="Prompted for (twice) when not given.")
+def set_password(email: str, password: str) -> None:
+    """Set a new password and end the account's sessions."""
+    user = _user(email)
+    users.set_password(user, _checked_password(password, email=user.email, username=user.username))
+    click.echo(f"Password changed for {user.email}; its sessions were ended.")
+
+
+@cli.command("deactivate")
+@click.argument("email")
+def deactivate(email: str) -> None:
+    """Block sign-in and end every session of the account."""
+    user = _user(email)
+    users.set_active(user, False)
+    click.echo(f"Deactivated {user.email}.")
+
+
+@cli.command("activate")
+@click.argument("email")
+def activate(email: str) -> None:
+    """Allow a deactivated account to sign in again."""
+    user = _user(email)
+    users.set_active(user, True)
+    click.echo(f"Activated {user.email}.")
+
+
+@cli.command("list-users")
+def list_users() -> None:
+    """Print every account: id, email, username, status."""
+    for user in db().session.scalars(select(User).order_by(User.id)):
+        status = "active" if user.active else "inactive"
+        click.echo(f"{user.id}\t{user.email}\t{user.username}\t{status}")
+
+
+@cli.command("revoke-sessions")
+@click.argument("email")
+def revoke_sessions(email: str) -> None:
+    """Sign the account out everywhere."""
+    user = _user(email)
+    count = sessions.revoke_all(user)
+    click.echo(f"Ended {count} session{'s' if count != 1 else ''} of {user.email}.")
+
+
+@cli.command("import-tutorial")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_tutorial(path: Path) -> None:
+    """Bring over the users of a Flask-Login tutorial ``data.db`` (table ``users``)."""
+    try:
+        report = import_tutorial_db(path)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    for line in report.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    click.echo(f"Imported {report.imported} users, skipped {len(report.skipped)}.")

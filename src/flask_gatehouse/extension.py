@@ -1,0 +1,84 @@
+"""The ``Gatehouse`` extension object: configuration defaults and the wiring of the parts."""
+
+from flask import Flask
+from flask_login import LoginManager
+from flask_sqlalchemy import SQLAlchemy
+
+from . import errors, headers, sessions
+from .access import unauthorized
+from .blueprint import blueprint
+from .cli import cli
+from .config import DEFAULTS
+from .database import add_version_location, configure_engines
+from .models import Model
+
+#: Applied when the host left Flask's MAX_CONTENT_LENGTH unset: auth forms are small.
+DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
+_MIN_SECRET_KEY_LENGTH = 16
+_MIN_PASSWORD_LENGTH_FLOOR = 8
+
+
+class Gatehouse:
+    """Accounts for a Flask app: ``Gatehouse(app, db)`` or ``gatehouse.init_app(app, db)``."""
+
+    def __init__(self, app: Flask | None = None, db: SQLAlchemy | None = None) -> None:
+        if app is not None:
+            if db is None:
+                raise RuntimeError("Gatehouse(app, db) needs the app's SQLAlchemy object too.")
+            self.init_app(app, db)
+
+    def init_app(self, app: Flask, db: SQLAlchemy) -> None:
+        """Register Gatehouse on ``app``, storing accounts through ``db``.
+
+        Reads the ``GATEHOUSE_*`` keys listed with their defaults in ``flask_gatehouse.config``
+        and Flask's ``SECRET_KEY``. Sets ``MAX_CONTENT_LENGTH`` when unset, and makes Flask's
+        own session cookie ``Secure`` (when ``GATEHOUSE_COOKIE_SECURE``) and ``SameSite=Lax``.
+        """
+        if "gatehouse" in app.extensions:
+            raise RuntimeError("Gatehouse is already registered on this app.")
+        if app.extensions.get("sqlalchemy") is not db:
+            raise RuntimeError("Call db.init_app(app) before gatehouse.init_app(app, db).")
+        if db.metadata is not Model.metadata:
+            raise RuntimeError(
+                "Create the SQLAlchemy object on Gatehouse's base so both share one metadata: "
+                "db = SQLAlchemy(model_class=flask_gatehouse.Model)."
+            )
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        _check_config(app)
+
+        login_manager = LoginManager(app)
+        # No Flask-Login state in the signed cookie: the server-side session is the only
+        # source of identity, so nothing is written to Flask's session on page views.
+        login_manager.session_protection = None
+        login_manager.request_loader(sessions.load_user)
+        login_manager.unauthorized_handler(unauthorized)
+
+        app.register_blueprint(blueprint, url_prefix=app.config["GATEHOUSE_URL_PREFIX"])
+        app.after_request(headers.apply)
+        errors.register(app)
+        app.cli.add_command(cli)
+        configure_engines(app, db)
+        migrate = app.extensions.get("migrate")
+        if migrate is not None and add_version_location not in migrate.migrate.configure_callbacks:
+            migrate.migrate.configure(add_version_location)
+        app.extensions["gatehouse"] = self
+
+
+def _check_config(app: Flask) -> None:
+    """Refuse settings that would make the site unsafe, saying how to fix them."""
+    config = app.config
+    secret = config.get("SECRET_KEY")
+    if not secret or len(secret) < _MIN_SECRET_KEY_LENGTH:
+        raise RuntimeError(
+            "SECRET_KEY is missing or shorter than 16 characters. Set FLASK_SECRET_KEY to a "
+            'random value, e.g. python -c "import secrets; print(secrets.token_hex())".'
+        )
+    if config["GATEHOUSE_PASSWORD_MIN_LENGTH"] < _MIN_PASSWORD_LENGTH_FLOOR:
+        raise RuntimeError("GATEHOUSE_PASSWORD_MIN_LENGTH cannot be below 8 (NIST 800-63B).")
+    if config["MAX_CONTENT_LENGTH"] is None:
+        config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_CONTENT_LENGTH
+    if config["GATEHOUSE_COOKIE_SECURE"]:
+        config["SESSION_COOKIE_SECURE"] = True
+    if config["SESSION_COOKIE_SAMESITE"] is None:
+        config["SESSION_COOKIE_SAMESITE"] = "Lax"

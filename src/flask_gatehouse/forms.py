@@ -1,0 +1,69 @@
+"""The forms behind Gatehouse's pages (Flask-WTF: every one carries a CSRF token)."""
+
+from typing import Any
+
+from flask import abort, request
+from flask_wtf import FlaskForm
+from flask_wtf.form import SUBMIT_METHODS
+from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from .identity import InvalidIdentity, normalize_email, normalize_username
+from .passwords import password_problems
+
+
+class GatehouseForm(FlaskForm):
+    """Base form: a JSON body must be an object of strings (or booleans for check boxes).
+
+    Flask-WTF feeds a JSON body straight into the fields; a list or object there would reach
+    string code as the wrong type (Flask-Security PR #1258 was a 500 of this kind).
+    """
+
+    class Meta(FlaskForm.Meta):
+        def wrap_formdata(self, form: Any, formdata: Any) -> Any:
+            if request.is_json and request.method in SUBMIT_METHODS:
+                body = request.get_json()
+                if not isinstance(body, dict) or not all(
+                    isinstance(value, str | bool) for value in body.values()
+                ):
+                    abort(400, description="Send a JSON object whose values are strings.")
+            return super().wrap_formdata(form, formdata)
+
+
+class RegisterForm(GatehouseForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    username = StringField("Username", validators=[InputRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[InputRequired()])
+
+    #: Normalised values, set by validation.
+    clean_email: str
+    clean_username: str
+
+    def validate_email(self, field: EmailField) -> None:
+        try:
+            self.clean_email = normalize_email(field.data or "")
+        except InvalidIdentity as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_username(self, field: StringField) -> None:
+        try:
+            self.clean_username = normalize_username(field.data or "")
+        except InvalidIdentity as error:
+            raise ValidationError(str(error)) from None
+
+    def validate_password(self, field: PasswordField) -> None:
+        problems = password_problems(
+            field.data or "", email=self.email.data or "", username=self.username.data or ""
+        )
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+
+class LoginForm(GatehouseForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=4096)])
+    remember = BooleanField("Keep me signed in on this device for 30 days")
+
+
+class ConfirmForm(GatehouseForm):
+    """A button-only form (logout, revoke): its CSRF token is the whole point."""

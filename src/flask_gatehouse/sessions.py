@@ -1,0 +1,202 @@
+"""Server-side sessions: start, resolve, touch, list, revoke.
+
+The browser holds only a random 256-bit token in an HttpOnly cookie; the table holds its
+SHA-256, so a leaked database does not hand out live sessions. Ending a session deletes its
+row, which makes a cookie copied earlier worthless (unlike Flask's signed-cookie sessions).
+"""
+
+import hashlib
+import secrets
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, cast
+
+import ua_parser
+from flask import Response, after_this_request, current_app, g, request
+from sqlalchemy import CursorResult, delete, select
+
+from .database import db
+from .models import User, UserSession, utcnow
+
+#: Tokens longer than this are not ours; refuse them before hashing.
+_MAX_TOKEN_LENGTH = 64
+
+
+def cookie_name() -> str:
+    """The session cookie's name, ``__Host-`` prefixed (pinned to this host) when secure."""
+    config = current_app.config
+    name: str = config["GATEHOUSE_SESSION_COOKIE_NAME"]
+    return f"__Host-{name}" if config["GATEHOUSE_COOKIE_SECURE"] else name
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@lru_cache(maxsize=512)
+def describe_device(user_agent: str) -> str:
+    """A short label such as "Chrome on Linux" for the sessions list."""
+    parsed = ua_parser.parse(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else "Unknown browser"
+    system = parsed.os.family if parsed.os else "unknown system"
+    return f"{browser} on {system}"[:128]
+
+
+def start(user: User, *, remember: bool) -> UserSession:
+    """Open a new session for ``user`` and set its cookie on this request's response.
+
+    A fresh token on every login means a token planted before login (session fixation)
+    never becomes authenticated. The user's expired sessions are cleared on the way.
+    """
+    config = current_app.config
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    lifetime = (
+        config["GATEHOUSE_REMEMBER_DURATION"]
+        if remember
+        else config["GATEHOUSE_SESSION_ABSOLUTE_TIMEOUT"]
+    )
+    user_agent = request.headers.get("User-Agent", "")[:512]
+    record = UserSession(
+        token_hash=_digest(token),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        remembered=remember,
+        ip=request.remote_addr or "",
+        device=describe_device(user_agent),
+        user_agent=user_agent,
+    )
+    session = db().session
+    session.execute(
+        delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at <= now)
+    )
+    session.add(record)
+    session.commit()
+    g.gatehouse_session = record
+
+    @after_this_request
+    def set_cookie(response: Response) -> Response:
+        response.set_cookie(
+            cookie_name(),
+            token,
+            max_age=lifetime if remember else None,
+            path="/",
+            secure=config["GATEHOUSE_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+    return record
+
+
+def _is_expired(record: UserSession, now: datetime) -> bool:
+    if now >= record.expires_at:
+        return True
+    idle = current_app.config["GATEHOUSE_SESSION_IDLE_TIMEOUT"]
+    return not record.remembered and now - record.last_seen_at >= idle
+
+
+def load_user(_request: object = None) -> User | None:
+    """Flask-Login's request loader: the user of this request's session cookie, if valid.
+
+    One indexed query (session joined with its active user). "Last seen" is written only
+    when older than GATEHOUSE_SESSION_TOUCH_INTERVAL, so most page views write nothing.
+    """
+    token = request.cookies.get(cookie_name())
+    if not token:
+        return None
+    if len(token) > _MAX_TOKEN_LENGTH:
+        _forget_cookie()
+        return None
+    session = db().session
+    row = session.execute(
+        select(UserSession, User)
+        .join(User, UserSession.user_id == User.id)
+        .where(UserSession.token_hash == _digest(token), User.active.is_(True))
+    ).first()
+    if row is None:
+        _forget_cookie()
+        return None
+    record, user = row.tuple()
+    now = utcnow()
+    if _is_expired(record, now):
+        session.delete(record)
+        session.commit()
+        _forget_cookie()
+        return None
+    if now - record.last_seen_at >= current_app.config["GATEHOUSE_SESSION_TOUCH_INTERVAL"]:
+        record.last_seen_at = now
+        record.ip = request.remote_addr or record.ip
+        session.commit()
+    g.gatehouse_session = record
+    return user
+
+
+def current() -> UserSession | None:
+    """The session record behind this request, once the user has been loaded."""
+    record: UserSession | None = g.get("gatehouse_session")
+    return record
+
+
+def _forget_cookie() -> None:
+    config = current_app.config
+
+    @after_this_request
+    def delete_cookie(response: Response) -> Response:
+        response.delete_cookie(
+            cookie_name(),
+            path="/",
+            secure=config["GATEHOUSE_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+def end_current() -> None:
+    """Revoke this request's session and clear its cookie (logout)."""
+    record = current()
+    if record is not None:
+        session = db().session
+        session.execute(delete(UserSession).where(UserSession.id == record.id))
+        session.commit()
+        g.pop("gatehouse_session")
+    _forget_cookie()
+
+
+def active_for(user: User) -> list[UserSession]:
+    """The user's live sessions, most recently used first."""
+    now = utcnow()
+    records = db().session.scalars(
+        select(UserSession)
+        .where(UserSession.user_id == user.id)
+        .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+    )
+    return [record for record in records if not _is_expired(record, now)]
+
+
+def revoke(user: User, session_id: int) -> bool:
+    """End one of ``user``'s sessions; False when it is not theirs or already gone."""
+    session = db().session
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)
+        ),
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
+def revoke_all(user: User, *, keep: UserSession | None = None) -> int:
+    """End every session of ``user`` except ``keep``; return how many ended."""
+    statement = delete(UserSession).where(UserSession.user_id == user.id)
+    if keep is not None:
+        statement = statement.where(UserSession.id != keep.id)
+    session = db().session
+    result = cast(CursorResult[Any], session.execute(statement))
+    session.commit()
+    return result.rowcount

@@ -1,0 +1,1 @@
+"""Gatehouse's pages; ``blueprint`` maps their URLs."""

@@ -1,0 +1,55 @@
+"""The account page: who is signed in, and where."""
+
+from flask import flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, logout_user
+
+from .. import sessions
+from ..access import login_required
+from ..forms import ConfirmForm
+from ..models import User
+
+
+def _user() -> User:
+    user: User = current_user._get_current_object()
+    return user
+
+
+@login_required
+def account() -> ResponseReturnValue:
+    return render_template(
+        "gatehouse/account.html",
+        sessions=sessions.active_for(_user()),
+        current_session=sessions.current(),
+        form=ConfirmForm(),
+    )
+
+
+@login_required
+def revoke_session(session_id: int) -> ResponseReturnValue:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+        return redirect(url_for("gatehouse.account"))
+    current = sessions.current()
+    if current is not None and current.id == session_id:
+        sessions.end_current()
+        logout_user()
+        flash("You have been signed out.", "success")
+        return redirect(url_for("gatehouse.login"))
+    if sessions.revoke(_user(), session_id):
+        flash("That session has been signed out.", "success")
+    else:
+        flash("That session had already ended.", "info")
+    return redirect(url_for("gatehouse.account"))
+
+
+@login_required
+def revoke_other_sessions() -> ResponseReturnValue:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+        return redirect(url_for("gatehouse.account"))
+    count = sessions.revoke_all(_user(), keep=sessions.current())
+    flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
+    return redirect(url_for("gatehouse.account"))
