@@ -86,8 +86,7 @@ def normalize_email(raw: str) -> str:
     ``m\u0131ke@example.org`` (U+0131, dotless i) matched the account ``mike@example.org`` by a
     case-insensitive comparison and the reset mail went to the attacker's typed address.
     Here the dotless and dotted spellings are simply different identities (U+0131 lowercases
-    to itself),
-    and even a matching look-up can only ever mail the owner.
+    to itself), and even a matching look-up can only ever mail the owner.
 
     The result is a fixed point: ``normalize_email(normalize_email(x)) == normalize_email(x)``
     (addresses whose lowercased form would normalise differently are refused).  Only

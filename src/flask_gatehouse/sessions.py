@@ -120,7 +120,7 @@ def load_user(_request: object = None) -> User | None:
     if row is None:
         _forget_cookie()
         return None
-    record, user = row.tuple()
+    record, user = row
     now = utcnow()
     if _is_expired(record, now):
         session.delete(record)

@@ -1,0 +1,49 @@
+# The README's commands. `make run` serves the demo; `make test` is what CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := cd examples/blog && ../../$(BIN)/flask --app blog
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/test
+
+.PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql bench deps test-deps chromium
+
+$(BIN)/flask:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+deps: $(BIN)/flask
+	$(BIN)/pip install --quiet -e .
+
+test-deps: $(BIN)/flask chromium
+	$(BIN)/pip install --quiet -e '.[test]'
+
+# Debian's Chromium drives the browser tests (Playwright cannot download its own here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# The demo on http://localhost:5000 with an embedded SQLite database (instance/blog.db),
+# migrated on the way. Plain-HTTP development, so the Secure cookie flag is turned off.
+run: deps
+	$(DEMO) db upgrade
+	cd examples/blog && FLASK_GATEHOUSE_COOKIE_SECURE=false ../../$(BIN)/flask --app blog run --host localhost --port 5000 --debug
+
+# Lint, type-check, then the whole suite on SQLite and again on PostgreSQL.
+test: test-deps lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest: pytest-sqlite pytest-postgresql
+
+pytest-sqlite:
+	$(BIN)/pytest
+
+pytest-postgresql:
+	$(BIN)/pytest --database-url $(PG_URL)
+
+bench: deps
+	$(BIN)/python bench/blogs.py

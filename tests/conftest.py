@@ -1,0 +1,185 @@
+"""Fixtures: the demo app on a fresh database, an HTTP client, users, and a live server.
+
+The database is a SQLite file per test unless ``--database-url`` (or the environment
+variable GATEHOUSE_TEST_DATABASE_URL) names another, e.g. PostgreSQL. A configured database
+that cannot be reached fails the run instead of skipping it.
+"""
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from blog import create_app, db
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import make_server
+from werkzeug.test import TestResponse
+
+from flask_gatehouse import User, users
+
+#: Cheap argon2 parameters: tests exercise the logic, bench/ measures the real cost.
+TEST_CONFIG: dict[str, Any] = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-that-is-long-enough",
+    "GATEHOUSE_ARGON2_TIME_COST": 1,
+    "GATEHOUSE_ARGON2_MEMORY_COST": 8,
+    "GATEHOUSE_ARGON2_PARALLELISM": 1,
+}
+
+PASSWORD = "correct horse battery staple"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-url",
+        default=os.environ.get("GATEHOUSE_TEST_DATABASE_URL"),
+        help="SQLAlchemy URL of the database to test against (default: SQLite per test)",
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    url = session.config.getoption("--database-url")
+    if url:
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.OperationalError as error:
+            pytest.exit(f"--database-url {url} is unreachable: {error}", returncode=1)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    url: str | None = request.config.getoption("--database-url")
+    return url or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def make_app(database_url: str) -> Iterator[Any]:
+    """Build demo apps on the test database (tables created fresh); dispose them after."""
+    apps: list[Flask] = []
+
+    def make(**config: Any) -> Flask:
+        app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **config})
+        if not apps:
+            with app.app_context():
+                db.drop_all()
+                db.create_all()
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    app: Flask = make_app()
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    username: str
+    password: str
+
+
+@pytest.fixture
+def user_factory(app: Flask) -> Any:
+    """Create accounts straight through the library (the sign-up form has its own tests)."""
+    count = 0
+
+    def make(
+        email: str | None = None, username: str = "alice", password: str = PASSWORD
+    ) -> Account:
+        nonlocal count
+        count += 1
+        email = email or f"user{count}@example.com"
+        with app.app_context():
+            user = users.register(email=email, username=username, password=password)
+            assert user is not None
+            return Account(user.id, user.email, user.username, password)
+
+    return make
+
+
+@pytest.fixture
+def user(user_factory: Any) -> Account:
+    account: Account = user_factory(email="alice@example.com", username="alice")
+    return account
+
+
+def csrf_token(response: TestResponse) -> str:
+    """The CSRF token of the (first) form on a page."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', response.text)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def login(
+    client: FlaskClient,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    remember: bool = False,
+    next: str | None = None,
+) -> TestResponse:
+    """Sign in through the login form, as a browser would."""
+    url = "/login" if next is None else f"/login?next={next}"
+    form = {"csrf_token": csrf_token(client.get(url)), "email": email, "password": password}
+    if remember:
+        form["remember"] = "y"
+    return client.post(url, data=form)
+
+
+def logout(client: FlaskClient) -> TestResponse:
+    return client.post("/logout", data={"csrf_token": csrf_token(client.get("/logout"))})
+
+
+def session_cookie(client: FlaskClient) -> str | None:
+    cookie = client.get_cookie("__Host-gatehouse_session")
+    return cookie.value if cookie else None
+
+
+@pytest.fixture
+def logged_in(client: FlaskClient, user: Account) -> FlaskClient:
+    assert login(client, user.email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """The app served over real HTTP by a threaded Werkzeug server; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+def user_row(app: Flask, email: str) -> User | None:
+    with app.app_context():
+        return db.session.scalar(sa.select(User).where(User.email == email))
