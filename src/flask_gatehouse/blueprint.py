@@ -8,7 +8,7 @@ blueprint = Blueprint(
     "gatehouse",
     "flask_gatehouse",
     template_folder="templates",
-    static_folder="static",
+    static_folder="static/gatehouse",
     static_url_path="/gatehouse-static",
 )
 
