@@ -5,10 +5,11 @@ import re
 import pytest
 from argon2 import PasswordHasher
 from blog import db
-from conftest import PASSWORD, csrf_token, login, session_cookie, user_row
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
+
+from tests.conftest import PASSWORD, csrf_token, login, session_cookie, user_row
 
 
 def flash_and_errors(html: str) -> str:
@@ -170,12 +171,12 @@ def test_next_pointing_elsewhere_falls_back_to_blogs(
 
 def test_remember_me_is_off_by_default(client: FlaskClient, user) -> None:
     response = login(client, user.email)
-    cookie = response.headers["Set-Cookie"]
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if "gatehouse_session" in c)
     assert "Max-Age" not in cookie
     assert "Expires" not in cookie
 
 
 def test_remember_me_sets_a_30_day_cookie(client: FlaskClient, user) -> None:
     response = login(client, user.email, remember=True)
-    cookie = next(c for c in response.headers.getlist("Set-Cookie") if "gatehouse" in c)
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if "gatehouse_session" in c)
     assert f"Max-Age={30 * 24 * 3600}" in cookie

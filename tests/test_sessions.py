@@ -8,11 +8,11 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from blog import db
-from conftest import csrf_token, login, logout, session_cookie
 from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_gatehouse import UserSession
+from tests.conftest import csrf_token, login, logout, session_cookie
 
 COOKIE = "__Host-gatehouse_session"
 START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -158,7 +158,8 @@ def test_account_page_lists_sessions_and_marks_this_one(app: Flask, user) -> Non
     )
     login(phone, user.email)
     page = laptop.get("/account").text
-    assert page.count("<tr") == 3  # header and two sessions
+    sessions_table = page[page.index('<table class="sessions">') : page.index("</table>")]
+    assert sessions_table.count("<tr") == 3  # header and two sessions
     assert page.count("this device") == 1
     assert "Mobile Safari on iOS" in page
     assert "127.0.0.1" in page

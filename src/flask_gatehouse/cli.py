@@ -3,19 +3,23 @@
 Every failure is a one-line ``Error: ...`` and a non-zero exit (click's convention).
 """
 
+import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import sessions, users
+from . import audit, sessions, users
 from .database import db
 from .identity import InvalidIdentity, normalize_email, normalize_username
-from .models import User
+from .models import User, utcnow
 from .passwords import password_problems
 from .tutorial import import_tutorial_db
 
-cli = click.Group("gatehouse", help="Manage Gatehouse accounts.")
+cli = AppGroup("gatehouse", help="Manage Gatehouse accounts.")
 
 
 def _user(email: str) -> User:
@@ -90,6 +94,7 @@ def revoke_sessions(email: str) -> None:
     """Sign the account out everywhere."""
     user = _user(email)
     count = sessions.revoke_all(user)
+    audit.record("session_revoked", "success", user=user, detail=f"{count} sessions, by CLI")
     click.echo(f"Ended {count} session{'s' if count != 1 else ''} of {user.email}.")
 
 
@@ -104,3 +109,44 @@ def import_tutorial(path: Path) -> None:
     for line in report.skipped:
         click.echo(f"skipped: {line}", err=True)
     click.echo(f"Imported {report.imported} users, skipped {len(report.skipped)}.")
+
+
+_AGE = re.compile(r"(\d+)([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _since(value: str) -> datetime:
+    """An ISO date/time (UTC unless it says otherwise) or an age such as 7d, 12h, 30m."""
+    age = _AGE.fullmatch(value)
+    if age:
+        return utcnow() - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "use an ISO date such as 2026-11-01, or an age: 7d, 12h, 30m"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@cli.command("events")
+@click.option("--user", "email", help="Only this account's events.")
+@click.option("--since", "since", help="ISO date/time or an age (7d, 12h, 30m).")
+@click.option("--kind", help="Only this kind of event, e.g. login.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def events(
+    email: str | None, since: str | None, kind: str | None, limit: int, as_json: bool
+) -> None:
+    """Print security events, newest first."""
+    user = _user(email) if email else None
+    start = _since(since) if since else None
+    for event in audit.recent(user=user, since=start, kind=kind, limit=limit):
+        if as_json:
+            click.echo(json.dumps(audit.as_dict(event), ensure_ascii=False))
+        else:
+            who = event.identifier or (f"user {event.user_id}" if event.user_id else "-")
+            click.echo(
+                f"{event.created_at:%Y-%m-%d %H:%M:%S}\t{event.kind}\t{event.outcome}"
+                f"\t{who}\t{event.ip or '-'}\t{event.detail or ''}".rstrip()
+            )

@@ -36,6 +36,26 @@ DEFAULTS: dict[str, Any] = {
     "GATEHOUSE_REMEMBER_DURATION": timedelta(days=30),
     #: "Last seen" is written at most this often per session, so page views stay read-only.
     "GATEHOUSE_SESSION_TOUCH_INTERVAL": timedelta(minutes=1),
+    #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (ProxyFix).
+    #: 0 means none: the client IP is the TCP peer and spoofed headers change nothing.
+    "GATEHOUSE_TRUSTED_PROXIES": 0,
+    #: Where rate-limit and lockout counters live: "memory://" for one process,
+    #: "redis://host:6379" to share them between app servers.
+    "GATEHOUSE_RATELIMIT_STORAGE_URI": "memory://",
+    #: Failed logins allowed per client IP, whatever the account (password spraying).
+    "GATEHOUSE_LOGIN_IP_LIMIT": "10 per minute",
+    #: Login attempts per account (or per known device of it) before it locks, tier by tier:
+    #: 5 in 5 minutes, then backoff, and a hard stop at 20 a day (NIST 800-63B 3.2.2).
+    "GATEHOUSE_LOCKOUT_LIMITS": "5 per 5 minutes; 10 per hour; 20 per day",
+    #: Sign-ups (accepted forms) per client IP and per email address.
+    "GATEHOUSE_SIGNUP_IP_LIMIT": "10 per hour",
+    "GATEHOUSE_SIGNUP_EMAIL_LIMIT": "3 per hour",
+    #: Security events older than this are deleted.
+    "GATEHOUSE_AUDIT_RETENTION": timedelta(days=90),
+    #: Have I Been Pwned range API (k-anonymity) for new passwords, e.g.
+    #: "https://api.pwnedpasswords.com/range/"; None turns the check off. It fails open.
+    "GATEHOUSE_HIBP_URL": None,
+    "GATEHOUSE_HIBP_TIMEOUT": 2.0,
     #: Sent on every response unless the view set the header itself.
     "GATEHOUSE_CONTENT_SECURITY_POLICY": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

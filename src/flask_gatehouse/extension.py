@@ -3,8 +3,9 @@
 from flask import Flask
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import errors, headers, sessions
+from . import errors, headers, sessions, throttle
 from .access import unauthorized
 from .blueprint import blueprint
 from .cli import cli
@@ -54,6 +55,11 @@ class Gatehouse:
         login_manager.request_loader(sessions.load_user)
         login_manager.unauthorized_handler(unauthorized)
 
+        proxies = app.config["GATEHOUSE_TRUSTED_PROXIES"]
+        if proxies:
+            # Only the nearest ``proxies`` hops of X-Forwarded-For/-Proto are believed.
+            app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+        throttle.init_app(app)
         app.register_blueprint(blueprint, url_prefix=app.config["GATEHOUSE_URL_PREFIX"])
         app.after_request(headers.apply)
         errors.register(app)

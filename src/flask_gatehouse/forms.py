@@ -13,7 +13,7 @@ from .passwords import password_problems
 
 
 class GatehouseForm(FlaskForm):
-    """Base form: a JSON body must be an object of strings (or booleans for check boxes).
+    """Base form: a JSON body must be an object of strings (booleans for check boxes only).
 
     Flask-WTF feeds a JSON body straight into the fields; a list or object there would reach
     string code as the wrong type (Flask-Security PR #1258 was a 500 of this kind).
@@ -24,15 +24,21 @@ class GatehouseForm(FlaskForm):
             if request.is_json and request.method in SUBMIT_METHODS:
                 body = request.get_json()
                 if not isinstance(body, dict) or not all(
-                    isinstance(value, str | bool) for value in body.values()
+                    isinstance(
+                        value, bool if isinstance(form._fields.get(name), BooleanField) else str
+                    )
+                    for name, value in body.items()
                 ):
-                    abort(400, description="Send a JSON object whose values are strings.")
+                    abort(
+                        400, description="Send a JSON object of strings (booleans for check boxes)."
+                    )
             return super().wrap_formdata(form, formdata)
 
 
 class RegisterForm(GatehouseForm):
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
-    username = StringField("Username", validators=[InputRequired(), Length(max=64)])
+    # Lengths are checked by the identity normalisers, with their own messages.
+    email = EmailField("Email", validators=[InputRequired()])
+    username = StringField("Username", validators=[InputRequired()])
     password = PasswordField("Password", validators=[InputRequired()])
 
     #: Normalised values, set by validation.

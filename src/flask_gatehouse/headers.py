@@ -23,7 +23,11 @@ def apply(response: Response) -> Response:
 
 
 def _is_private() -> bool:
-    """Auth pages (they carry CSRF tokens) and anything a signed-in browser asked for."""
-    if request.blueprint == "gatehouse" and request.endpoint != "gatehouse.static":
+    """Auth pages (they carry CSRF tokens) and anything a signed-in browser asked for, except
+    static files, which are the same for everyone."""
+    endpoint = request.endpoint or ""
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return False
+    if request.blueprint == "gatehouse":
         return True
     return "gatehouse_session" in g or sessions.cookie_name() in request.cookies

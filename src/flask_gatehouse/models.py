@@ -109,3 +109,26 @@ class UserSession(Model):
 
     def __repr__(self) -> str:
         return f"<UserSession {self.id} of user {self.user_id}>"
+
+
+class Event(Model):
+    """A security event: who, what, how it ended, from where. Kept GATEHOUSE_AUDIT_RETENTION."""
+
+    __tablename__ = "gatehouse_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    #: "success", "failure" or "blocked".
+    outcome: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="SET NULL"), index=True
+    )
+    #: What was typed as the account (failed logins of unknown addresses have no user).
+    identifier: Mapped[str | None] = mapped_column(String(254), index=True)
+    ip: Mapped[str] = mapped_column(String(45))
+    user_agent: Mapped[str] = mapped_column(String(512))
+    detail: Mapped[str | None] = mapped_column(String(255))
+
+    def __repr__(self) -> str:
+        return f"<Event {self.id} {self.kind} {self.outcome}>"

@@ -12,9 +12,13 @@ import contextlib
 import difflib
 import functools
 import gzip
+import hashlib
+import logging
 import secrets
 import unicodedata
+import urllib.request
 from importlib import resources
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -43,6 +47,11 @@ _TOO_COMMON = "This password is too common; choose another."
 _PERSONAL = "Don't build your password from your email address, username or the site's name."
 _HAS_NUL = "Remove the invisible NUL character from your password."
 _HAS_SURROGATE = "Your password contains an invalid character; remove it."
+_BREACHED = "This password has appeared in a data breach; choose another."
+#: Largest range response read (padded answers are about 40 KB).
+_HIBP_MAX_BYTES = 2 * 1024 * 1024
+
+logger = logging.getLogger("flask_gatehouse.passwords")
 
 
 def _setting(key: str) -> int:
@@ -225,7 +234,43 @@ def password_problems(password: str, *, email: str = "", username: str = "") -> 
     # An over-long password must be shortened anyway; skip the quadratic similarity check.
     if not too_long and _built_from(normalised, personal):
         problems.append(_PERSONAL)
+    # Ask the breach corpus only about a password that passes everything else.
+    if not problems and _breached(password):
+        problems.append(_BREACHED)
     return problems
+
+
+def _breached(password: str) -> bool:
+    """Whether the Have I Been Pwned range API (GATEHOUSE_HIBP_URL) lists ``password``.
+
+    Only the first 5 hex digits of its SHA-1 leave the server (k-anonymity), with padding
+    requested so the answer's size says nothing either. Any failure (timeout, refused
+    connection, bad answer) allows the password and logs a warning: an outage of a third
+    party must not stop sign-ups.
+    """
+    url = current_app.config.get("GATEHOUSE_HIBP_URL")
+    if not url:
+        return False
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise RuntimeError("GATEHOUSE_HIBP_URL must be an http(s) URL.")
+    # SHA-1 is the range API's format, not a choice of ours.
+    digest = hashlib.sha1(_normalise(password).encode(), usedforsecurity=False).hexdigest()
+    prefix, suffix = digest[:5].upper(), digest[5:].upper()
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url + prefix, headers={"Add-Padding": "true", "User-Agent": "flask-gatehouse"}
+    )
+    timeout = float(current_app.config.get("GATEHOUSE_HIBP_TIMEOUT", 2.0))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            body = response.read(_HIBP_MAX_BYTES).decode("ascii", "replace")
+    except (OSError, ValueError) as error:
+        logger.warning("breached-password check skipped (failing open): %s", error)
+        return False
+    for line in body.splitlines():
+        candidate, _, count = line.partition(":")
+        if candidate.strip().upper() == suffix and count.strip() not in ("", "0"):
+            return True
+    return False
 
 
 def password_rules() -> list[str]:

@@ -3,7 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import sessions
+from . import audit, sessions, throttle
 from .database import db
 from .identity import InvalidIdentity, normalize_email
 from .models import User
@@ -55,10 +55,12 @@ def authenticate(raw_email: str, password: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Store a new password and end every session (a changed password must log others out)."""
+    """Store a new password, end every session and lift any lockout of the account."""
     user.password_hash = hash_password(password)
     db().session.commit()
     sessions.revoke_all(user)
+    throttle.clear_lockout(user.email)
+    audit.record("password_changed", "success", user=user)
 
 
 def set_active(user: User, active: bool) -> None:
@@ -67,3 +69,4 @@ def set_active(user: User, active: bool) -> None:
     db().session.commit()
     if not active:
         sessions.revoke_all(user)
+    audit.record("activated" if active else "deactivated", "success", user=user)

@@ -4,7 +4,7 @@ from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
-from .. import sessions
+from .. import audit, sessions
 from ..access import login_required
 from ..forms import ConfirmForm
 from ..models import User
@@ -21,6 +21,7 @@ def account() -> ResponseReturnValue:
         "gatehouse/account.html",
         sessions=sessions.active_for(_user()),
         current_session=sessions.current(),
+        events=audit.recent(user=_user(), limit=20),
         form=ConfirmForm(),
     )
 
@@ -33,11 +34,13 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
         return redirect(url_for("gatehouse.account"))
     current = sessions.current()
     if current is not None and current.id == session_id:
+        audit.record("logout", "success", user=_user())
         sessions.end_current()
         logout_user()
         flash("You have been signed out.", "success")
         return redirect(url_for("gatehouse.login"))
     if sessions.revoke(_user(), session_id):
+        audit.record("session_revoked", "success", user=_user(), detail=f"session {session_id}")
         flash("That session has been signed out.", "success")
     else:
         flash("That session had already ended.", "info")
@@ -51,5 +54,6 @@ def revoke_other_sessions() -> ResponseReturnValue:
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.account"))
     count = sessions.revoke_all(_user(), keep=sessions.current())
+    audit.record("session_revoked", "success", user=_user(), detail=f"{count} other sessions")
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
     return redirect(url_for("gatehouse.account"))

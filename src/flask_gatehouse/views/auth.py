@@ -1,13 +1,16 @@
 """Sign-up, login and logout: thin views over ``users`` and ``sessions``."""
 
+import math
+
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 
-from .. import sessions, users
+from .. import audit, sessions, throttle, users
 from ..forms import ConfirmForm, LoginForm, RegisterForm
 from ..passwords import password_rules
 from ..redirects import safe_next
+from ..signin import sign_in
 
 
 def _after_login_url() -> str:
@@ -16,6 +19,13 @@ def _after_login_url() -> str:
     return safe_next(request.args.get("next")) or default
 
 
+@throttle.limiter.limit(throttle.signup_ip_limit, methods=["POST"], deduct_when=throttle.accepted)
+@throttle.limiter.limit(
+    throttle.signup_email_limit,
+    key_func=throttle.submitted_email_key,
+    methods=["POST"],
+    deduct_when=throttle.accepted,
+)
 def register() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(_after_login_url())
@@ -23,26 +33,38 @@ def register() -> ResponseReturnValue:
     if form.validate_on_submit():
         # A taken address gets the same answer as a new one: the page must not tell a
         # stranger which addresses have accounts.
-        users.register(
+        user = users.register(
             email=form.clean_email, username=form.clean_username, password=form.password.data or ""
         )
+        if user is None:
+            audit.record("register", "failure", identifier=form.clean_email, detail="email taken")
+        else:
+            audit.record("register", "success", user=user)
         flash("Your account is ready. Sign in to continue.", "success")
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/register.html", form=form, rules=password_rules()), status
 
 
+@throttle.limiter.limit(throttle.login_ip_limit, methods=["POST"], deduct_when=throttle.failed)
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(_after_login_url())
     form = LoginForm()
     if form.validate_on_submit():
-        user = users.authenticate(form.email.data or "", form.password.data or "")
-        if user is not None:
-            # A new CSRF token (and nothing else) carries over into the signed-in session.
-            session.clear()
-            sessions.start(user, remember=form.remember.data)
+        result = sign_in(
+            form.email.data or "", form.password.data or "", remember=form.remember.data
+        )
+        if result.user is not None:
             return redirect(_after_login_url())
+        if result.retry_after is not None:
+            minutes = math.ceil(result.retry_after / 60)
+            form.form_errors.append(
+                f"Too many failed attempts. Try again in {minutes} minute"
+                f"{'s' if minutes != 1 else ''}."
+            )
+            page = render_template("gatehouse/login.html", form=form)
+            return page, 429, {"Retry-After": str(result.retry_after)}
         form.form_errors.append("Incorrect email or password.")
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/login.html", form=form), status
@@ -54,6 +76,7 @@ def logout() -> ResponseReturnValue:
         return redirect(url_for("gatehouse.login"))
     form = ConfirmForm()
     if form.validate_on_submit():
+        audit.record("logout", "success", user=current_user._get_current_object())
         sessions.end_current()
         logout_user()
         session.clear()

@@ -1,0 +1,48 @@
+"""The login flow behind the view: lockout, password check, audit, new session."""
+
+from dataclasses import dataclass
+
+from flask import session
+
+from . import audit, sessions, throttle, users
+from .identity import InvalidIdentity, normalize_email
+from .models import User
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """How a login attempt ended: a user, or None and, when locked, seconds to wait."""
+
+    user: User | None
+    retry_after: int | None = None
+
+
+def _identifier(raw_email: str) -> str | None:
+    """The typed address as the audit log keeps it (only valid, normalised addresses)."""
+    try:
+        return normalize_email(raw_email)
+    except InvalidIdentity:
+        return None
+
+
+def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
+    """Try the credentials and, on success, open a session for this browser.
+
+    The attempt is counted against the account before the password is checked, so a locked
+    account costs no hashing and parallel guesses cannot overrun the limit.
+    """
+    wait = throttle.reserve_login_attempt(raw_email)
+    if wait is not None:
+        audit.record("login", "blocked", identifier=_identifier(raw_email), detail="locked out")
+        return SignIn(None, retry_after=wait)
+    user = users.authenticate(raw_email, password)
+    if user is None:
+        audit.record("login", "failure", identifier=_identifier(raw_email))
+        return SignIn(None)
+    throttle.clear_lockout(raw_email)
+    throttle.remember_device(raw_email)
+    # A fresh Flask session (and so a fresh CSRF token) for the signed-in browser.
+    session.clear()
+    sessions.start(user, remember=remember)
+    audit.record("login", "success", user=user)
+    return SignIn(user)

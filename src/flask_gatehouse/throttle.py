@@ -1,0 +1,165 @@
+"""Rate limits (Flask-Limiter) and login lockout, on one shared counter storage.
+
+Route limits are Flask-Limiter decorators on the views. Lockout needs more than a route limit
+can give: attempts are counted per account *before* the password is checked (one atomic
+``hit`` per tier), so 50 parallel guesses cannot get more than the limit through, and a
+locked account refuses even the right password without hashing anything.
+
+Keys are the normalised identifier whether or not an account exists, so a lockout reveals
+nothing. So that an attacker cannot keep the real user out, a browser that has signed in to
+the account before carries a signed device cookie and is counted on its own key instead
+(OWASP's device cookies): failures from elsewhere never lock a known device, and a stolen
+device cookie is still limited. Everyone else waits for the window or resets the password,
+which clears the account's counters.
+"""
+
+import hashlib
+import math
+import secrets
+import time
+from functools import lru_cache
+
+from flask import Flask, Response, after_this_request, current_app, has_request_context, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from itsdangerous import BadSignature, URLSafeSerializer
+from limits import RateLimitItem, parse_many
+
+from .identity import InvalidIdentity, normalize_email
+
+#: One Limiter for Gatehouse's routes; ``init_app`` points it at the app's storage.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
+
+_LOCKOUT_NAMESPACE = "gatehouse-lockout"
+_DEVICE_COOKIE = "gatehouse_device"
+_DEVICE_LIFETIME = 365 * 24 * 3600
+
+
+def init_app(app: Flask) -> None:
+    """Bind the limiter to ``app``, storing counters at GATEHOUSE_RATELIMIT_STORAGE_URI."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"])
+    limiter.init_app(app)
+
+
+def login_ip_limit() -> str:
+    return str(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
+
+
+def signup_ip_limit() -> str:
+    return str(current_app.config["GATEHOUSE_SIGNUP_IP_LIMIT"])
+
+
+def signup_email_limit() -> str:
+    return str(current_app.config["GATEHOUSE_SIGNUP_EMAIL_LIMIT"])
+
+
+def failed(response: Response) -> bool:
+    """``deduct_when`` for login: only refused credentials (a 400 form) count."""
+    return response.status_code == 400
+
+
+def accepted(response: Response) -> bool:
+    """``deduct_when`` for sign-up: only forms that went through (a redirect) count."""
+    return response.status_code == 302
+
+
+def identifier_key(raw: str) -> str:
+    """A storage key for what was typed as the account: the normalised email (or, when it is
+    not an email, the case-folded text), hashed so counters hold no addresses."""
+    try:
+        identifier = normalize_email(raw)
+    except InvalidIdentity:
+        identifier = raw.strip().casefold()
+    return hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def submitted_email_key() -> str:
+    """``key_func`` for per-address sign-up limits: the form's (or JSON body's) email."""
+    value = request.form.get("email")
+    if value is None and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get("email") if isinstance(body, dict) else None
+    return "signup:" + identifier_key(value if isinstance(value, str) else "")
+
+
+@lru_cache(maxsize=16)
+def _tiers(spec: str) -> list[RateLimitItem]:
+    return parse_many(spec)
+
+
+def _lockout_key(identifier: str) -> str:
+    device = _known_device(identifier)
+    return f"device:{device}" if device else f"account:{identifier}"
+
+
+def reserve_login_attempt(raw_identifier: str) -> int | None:
+    """Count one login attempt for this account before its password is checked.
+
+    Returns None when the attempt may go ahead, or the seconds until it may be retried when
+    the account (or this known device of it) is locked.
+    """
+    identifier = identifier_key(raw_identifier)
+    key = _lockout_key(identifier)
+    strategy = limiter.limiter
+    for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
+        if not strategy.hit(tier, _LOCKOUT_NAMESPACE, key):
+            reset_at = strategy.get_window_stats(tier, _LOCKOUT_NAMESPACE, key).reset_time
+            return max(1, math.ceil(reset_at - time.time()))
+    return None
+
+
+def clear_lockout(raw_identifier: str) -> None:
+    """Forget the account's counted attempts (after a successful login or a password reset),
+    and this browser's as a known device when there is a request."""
+    identifier = identifier_key(raw_identifier)
+    keys = {f"account:{identifier}"}
+    if has_request_context():
+        keys.add(_lockout_key(identifier))
+    strategy = limiter.limiter
+    for key in keys:
+        for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
+            strategy.clear(tier, _LOCKOUT_NAMESPACE, key)
+
+
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="gatehouse.device")
+
+
+def _device_cookie_name() -> str:
+    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
+    return f"__Host-{_DEVICE_COOKIE}" if secure else _DEVICE_COOKIE
+
+
+def _known_device(identifier: str) -> str | None:
+    """The device id of this browser's cookie when it was issued for ``identifier``."""
+    cookie = request.cookies.get(_device_cookie_name())
+    if not cookie:
+        return None
+    try:
+        data = _device_serializer().loads(cookie)
+    except BadSignature:
+        return None
+    if not isinstance(data, list) or len(data) != 2 or data[0] != identifier[:32]:
+        return None
+    return str(data[1])
+
+
+def remember_device(raw_identifier: str) -> None:
+    """After a successful login, mark this browser as a known device of the account."""
+    identifier = identifier_key(raw_identifier)
+    device = _known_device(identifier) or secrets.token_urlsafe(16)
+    value = _device_serializer().dumps([identifier[:32], device])
+    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
+
+    @after_this_request
+    def set_cookie(response: Response) -> Response:
+        response.set_cookie(
+            _device_cookie_name(),
+            value,
+            max_age=_DEVICE_LIFETIME,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
