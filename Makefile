@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := cd examples/blog && ../../$(BIN)/flask --app blog
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/test
+REDIS_URL ?= redis://127.0.0.1:6379/0
 
 .PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql bench deps test-deps chromium
 
@@ -27,7 +28,8 @@ run: deps
 	$(DEMO) db upgrade
 	cd examples/blog && FLASK_GATEHOUSE_COOKIE_SECURE=false ../../$(BIN)/flask --app blog run --host localhost --port 5000 --debug
 
-# Lint, type-check, then the whole suite on SQLite and again on PostgreSQL.
+# Lint, type-check, then the whole suite twice: SQLite with in-memory rate-limit counters,
+# and PostgreSQL with counters in Redis.
 test: test-deps lint typecheck pytest
 
 lint:
@@ -43,7 +45,7 @@ pytest-sqlite:
 	$(BIN)/pytest
 
 pytest-postgresql:
-	$(BIN)/pytest --database-url $(PG_URL)
+	$(BIN)/pytest --database-url $(PG_URL) --ratelimit-storage-uri $(REDIS_URL)
 
 bench: deps
 	$(BIN)/python bench/blogs.py

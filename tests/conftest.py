@@ -1,8 +1,10 @@
 """Fixtures: the demo app on a fresh database, an HTTP client, users, and a live server.
 
 The database is a SQLite file per test unless ``--database-url`` (or the environment
-variable GATEHOUSE_TEST_DATABASE_URL) names another, e.g. PostgreSQL. A configured database
-that cannot be reached fails the run instead of skipping it.
+variable GATEHOUSE_TEST_DATABASE_URL) names another, e.g. PostgreSQL. Rate-limit counters
+live in memory unless ``--ratelimit-storage-uri`` (GATEHOUSE_TEST_RATELIMIT_STORAGE_URI)
+names e.g. Redis; they are emptied before each test. A configured database or Redis that
+cannot be reached fails the run instead of skipping it.
 """
 
 import os
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 import sqlalchemy as sa
 from blog import create_app, db
 from flask import Flask
@@ -20,7 +23,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User, users
+from flask_gatehouse import User, throttle, users
 
 #: Cheap argon2 parameters: tests exercise the logic, bench/ measures the real cost.
 TEST_CONFIG: dict[str, Any] = {
@@ -40,6 +43,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("GATEHOUSE_TEST_DATABASE_URL"),
         help="SQLAlchemy URL of the database to test against (default: SQLite per test)",
     )
+    parser.addoption(
+        "--ratelimit-storage-uri",
+        default=os.environ.get("GATEHOUSE_TEST_RATELIMIT_STORAGE_URI", "memory://"),
+        help="Flask-Limiter storage for rate limits and lockout (default: memory://)",
+    )
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -53,6 +61,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit(f"--database-url {url} is unreachable: {error}", returncode=1)
         finally:
             engine.dispose()
+    storage = session.config.getoption("--ratelimit-storage-uri")
+    if storage.startswith("redis"):
+        try:
+            redis.Redis.from_url(storage).ping()
+        except redis.RedisError as error:
+            pytest.exit(f"--ratelimit-storage-uri {storage} is unreachable: {error}", returncode=1)
 
 
 @pytest.fixture
@@ -62,16 +76,31 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
 
 
 @pytest.fixture
-def make_app(database_url: str) -> Iterator[Any]:
-    """Build demo apps on the test database (tables created fresh); dispose them after."""
+def ratelimit_storage_uri(request: pytest.FixtureRequest) -> str:
+    uri: str = request.config.getoption("--ratelimit-storage-uri")
+    return uri
+
+
+@pytest.fixture
+def make_app(database_url: str, ratelimit_storage_uri: str) -> Iterator[Any]:
+    """Build demo apps on the test database and counter storage, both emptied for the first
+    app of the test; dispose them after."""
     apps: list[Flask] = []
 
     def make(**config: Any) -> Flask:
-        app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **config})
+        app = create_app(
+            {
+                **TEST_CONFIG,
+                "SQLALCHEMY_DATABASE_URI": database_url,
+                "GATEHOUSE_RATELIMIT_STORAGE_URI": ratelimit_storage_uri,
+                **config,
+            }
+        )
         if not apps:
             with app.app_context():
                 db.drop_all()
                 db.create_all()
+                throttle.limiter.reset()
         apps.append(app)
         return app
 
