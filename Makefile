@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEMO := cd examples/blog && ../../$(BIN)/flask --app blog
+DEMO := cd examples/blog && FLASK_DEBUG=1 ../../$(BIN)/flask --app blog
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
@@ -23,10 +23,12 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # The demo on http://localhost:5000 with an embedded SQLite database (instance/blog.db),
-# migrated on the way. Plain-HTTP development, so the Secure cookie flag is turned off.
+# migrated on the way. Debug mode (a random secret key is kept in instance/secret_key) and
+# plain-HTTP development, so the Secure cookie flag is turned off.
 run: deps
 	$(DEMO) db upgrade
-	cd examples/blog && FLASK_GATEHOUSE_COOKIE_SECURE=false ../../$(BIN)/flask --app blog run --host localhost --port 5000 --debug
+	cd examples/blog && FLASK_DEBUG=1 FLASK_GATEHOUSE_COOKIE_SECURE=false \
+		../../$(BIN)/flask --app blog run --host localhost --port 5000
 
 # Lint, type-check, then the whole suite twice: SQLite with in-memory rate-limit counters,
 # and PostgreSQL with counters in Redis.

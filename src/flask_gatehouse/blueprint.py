@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from .views import account, auth
+from .views import account, auth, health
 
 blueprint = Blueprint(
     "gatehouse",
@@ -26,3 +26,5 @@ blueprint.add_url_rule(
     view_func=account.revoke_other_sessions,
     methods=["POST"],
 )
+blueprint.add_url_rule("/healthz", view_func=health.healthz)
+blueprint.add_url_rule("/readyz", view_func=health.readyz)

@@ -4,9 +4,11 @@ No exception text reaches the client (it can hold SQL, paths or framework names)
 status code picks the message.
 """
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from .access import wants_json
 
@@ -29,12 +31,27 @@ def handle(error: HTTPException) -> ResponseReturnValue:
     headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
     if wants_json():
         return jsonify(error={"code": code, "message": message}), code, headers
-    page = render_template(
-        "gatehouse/error.html", code=code, title=title, message=message, show_account_nav=False
-    )
+    # Rendered without context processors: Flask-Login's would load the user, which needs
+    # the database, which may be exactly what failed.
+    template = current_app.jinja_env.get_template("gatehouse/error.html")
+    page = template.render(code=code, title=title, message=message, show_account_nav=False)
     return page, code, headers
 
 
+def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:
+    """A lost or refused database connection: 503 and a log line, nothing half-written.
+
+    Each flow commits once at its end, so the failed request's work is rolled back when the
+    session is removed. SQLAlchemy invalidates the pool on a disconnect, so the first request
+    after the database returns reconnects by itself.
+    """
+    current_app.logger.error("database unavailable: %s", error)
+    return handle(ServiceUnavailable(retry_after=5))
+
+
 def register(app: Flask) -> None:
-    """Handle every HTTP error (unhandled exceptions arrive here as 500s)."""
+    """Handle every HTTP error (unhandled exceptions arrive here as 500s) and database
+    outages (503)."""
     app.register_error_handler(HTTPException, handle)
+    for outage in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.register_error_handler(outage, database_unavailable)

@@ -30,7 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
-    if not app.config.get("SECRET_KEY"):
+    if not app.config.get("SECRET_KEY") and app.debug:
         app.config["SECRET_KEY"] = _instance_secret_key(app)
 
     db.init_app(app)
@@ -50,8 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def _instance_secret_key(app: Flask) -> str:
-    """A random key kept in the instance folder, so a fresh checkout runs without setup and
-    sessions survive restarts. Production sets FLASK_SECRET_KEY instead."""
+    """In debug mode only: a random key kept in the instance folder, so a fresh checkout runs
+    without setup and sessions survive restarts. Outside debug, a missing FLASK_SECRET_KEY
+    stops start-up (Gatehouse refuses to run without one)."""
     path = Path(app.instance_path) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

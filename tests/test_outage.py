@@ -1,0 +1,140 @@
+"""Database outages: a throwaway PostgreSQL cluster this test starts, stops and restarts.
+
+No mocks: the app talks to a real server that really goes away.
+"""
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from blog import create_app, db
+from flask import Flask
+
+from flask_gatehouse import User
+from tests.conftest import TEST_CONFIG, csrf_token, login
+
+
+class Cluster:
+    """A PostgreSQL cluster in a temporary folder, run as the postgres user."""
+
+    def __init__(self) -> None:
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        if not bins:
+            pytest.fail("PostgreSQL server binaries not found under /usr/lib/postgresql")
+        self.bin = Path(bins[-1])
+        self.dir = Path(tempfile.mkdtemp(prefix="gatehouse-pg-"))
+        self.dir.chmod(0o755)
+        postgres = pwd.getpwnam("postgres")
+        os.chown(self.dir, postgres.pw_uid, postgres.pw_gid)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._run("initdb", "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres")
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(self.bin / tool), *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1"
+        data, log = str(self.dir / "data"), str(self.dir / "log")
+        self._run("pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    cluster.start()
+    yield cluster
+    with contextlib.suppress(subprocess.CalledProcessError):  # stopped by a failed test
+        cluster.stop()
+    cluster.remove()
+
+
+@pytest.fixture
+def outage_app(cluster: Cluster) -> Iterator[Flask]:
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": cluster.url})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def count_users(app: Flask, email: str) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            sa.select(sa.func.count()).select_from(User).where(User.email == email)
+        )
+
+
+def test_pages_answer_503_while_the_database_is_down_and_recover(
+    cluster: Cluster, outage_app: Flask, user_factory
+) -> None:
+    from flask_gatehouse import users
+
+    with outage_app.app_context():
+        users.register(
+            email="reader@example.com", username="reader", password="a long passphrase here"
+        )
+    reader, visitor = outage_app.test_client(), outage_app.test_client()
+    assert login(reader, "reader@example.com", "a long passphrase here").status_code == 302
+    token = csrf_token(visitor.get("/register"))
+
+    cluster.stop()
+    try:
+        page = reader.get("/blogs")
+        assert page.status_code == 503
+        assert page.headers["Retry-After"] == "5"
+        assert "briefly unavailable" in page.text
+        for leak in ("psycopg", "OperationalError", "Traceback", "5432", str(cluster.port)):
+            assert leak not in page.text
+        api = reader.get("/blogs", headers={"Accept": "application/json"})
+        assert api.status_code == 503
+        assert api.json == {
+            "error": {
+                "code": 503,
+                "message": "The service is briefly unavailable. Please try again shortly.",
+            }
+        }
+        signup = visitor.post(
+            "/register",
+            data={
+                "csrf_token": token,
+                "email": "newcomer@example.com",
+                "username": "newcomer",
+                "password": "another long passphrase",
+            },
+        )
+        assert signup.status_code == 503
+        assert reader.get("/readyz").status_code == 503
+        assert reader.get("/healthz").status_code == 200
+    finally:
+        cluster.start()
+
+    page = reader.get("/blogs")
+    assert page.status_code == 200
+    assert "Hi reader" in page.text
+    assert reader.get("/readyz").json["database"] == "ok"
+    assert count_users(outage_app, "newcomer@example.com") == 0
