@@ -9,9 +9,10 @@ import json
 import logging
 from datetime import datetime
 
-from flask import current_app, has_request_context, request
+from flask import current_app, has_request_context
 from sqlalchemy import delete, or_, select
 
+from . import client
 from .database import db
 from .models import Event, User, utcnow
 
@@ -35,8 +36,8 @@ def record(
         outcome=outcome,
         user_id=user.id if user is not None else None,
         identifier=(identifier or (user.email if user is not None else None) or None),
-        ip=(request.remote_addr or "") if in_request else "",
-        user_agent=request.headers.get("User-Agent", "")[:512] if in_request else "",
+        ip=client.ip() if in_request else "",
+        user_agent=client.user_agent() if in_request else "",
         detail=detail,
     )
     if event.identifier is not None:

@@ -118,15 +118,15 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 def _since(value: str) -> datetime:
     """An ISO date/time (UTC unless it says otherwise) or an age such as 7d, 12h, 30m."""
     age = _AGE.fullmatch(value)
-    if age:
-        return utcnow() - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
     try:
+        if age:
+            return utcnow() - timedelta(**{_UNITS[age.group(2)]: int(age.group(1))})
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise click.BadParameter(
-            "use an ISO date such as 2026-11-01, or an age: 7d, 12h, 30m"
+            "use an ISO date such as 2026-11-01, or an age such as 7d, 12h, 30m"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @cli.command("events")

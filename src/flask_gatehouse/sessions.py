@@ -15,6 +15,7 @@ import ua_parser
 from flask import Response, after_this_request, current_app, g, request
 from sqlalchemy import CursorResult, delete, select
 
+from . import client
 from .database import db
 from .models import User, UserSession, utcnow
 
@@ -56,7 +57,7 @@ def start(user: User, *, remember: bool) -> UserSession:
         if remember
         else config["GATEHOUSE_SESSION_ABSOLUTE_TIMEOUT"]
     )
-    user_agent = request.headers.get("User-Agent", "")[:512]
+    user_agent = client.user_agent()
     record = UserSession(
         token_hash=_digest(token),
         user_id=user.id,
@@ -64,7 +65,7 @@ def start(user: User, *, remember: bool) -> UserSession:
         last_seen_at=now,
         expires_at=now + lifetime,
         remembered=remember,
-        ip=request.remote_addr or "",
+        ip=client.ip(),
         device=describe_device(user_agent),
         user_agent=user_agent,
     )
@@ -129,7 +130,7 @@ def load_user(_request: object = None) -> User | None:
         return None
     if now - record.last_seen_at >= current_app.config["GATEHOUSE_SESSION_TOUCH_INTERVAL"]:
         record.last_seen_at = now
-        record.ip = request.remote_addr or record.ip
+        record.ip = client.ip() or record.ip
         session.commit()
     g.gatehouse_session = record
     return user

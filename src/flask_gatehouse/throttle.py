@@ -96,16 +96,25 @@ def reserve_login_attempt(raw_identifier: str) -> int | None:
     """Count one login attempt for this account before its password is checked.
 
     Returns None when the attempt may go ahead, or the seconds until it may be retried when
-    the account (or this known device of it) is locked.
+    the account (or this known device of it) is locked: the wait of the longest full tier.
+    A refused attempt is not counted, so hammering a locked account does not extend it.
     """
     identifier = identifier_key(raw_identifier)
     key = _lockout_key(identifier)
     strategy = limiter.limiter
-    for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
-        if not strategy.hit(tier, _LOCKOUT_NAMESPACE, key):
-            reset_at = strategy.get_window_stats(tier, _LOCKOUT_NAMESPACE, key).reset_time
-            return max(1, math.ceil(reset_at - time.time()))
-    return None
+    tiers = _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"])
+    full = [tier for tier in tiers if not strategy.test(tier, _LOCKOUT_NAMESPACE, key)]
+    # Each hit is atomic, so parallel attempts that all passed the test above still cannot
+    # get more than the limit through: the surplus hits fail here.
+    if not full:
+        full = [tier for tier in tiers if not strategy.hit(tier, _LOCKOUT_NAMESPACE, key)]
+    if not full:
+        return None
+    reset_at = max(
+        strategy.get_window_stats(tier, _LOCKOUT_NAMESPACE, key).reset_time for tier in full
+    )
+    # One second of margin: Flask-Limiter rewrites Retry-After rounding down.
+    return max(1, math.ceil(reset_at - time.time()) + 1)
 
 
 def clear_lockout(raw_identifier: str) -> None:

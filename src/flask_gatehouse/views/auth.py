@@ -1,7 +1,5 @@
 """Sign-up, login and logout: thin views over ``users`` and ``sessions``."""
 
-import math
-
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
@@ -58,7 +56,7 @@ def login() -> ResponseReturnValue:
         if result.user is not None:
             return redirect(_after_login_url())
         if result.retry_after is not None:
-            minutes = math.ceil(result.retry_after / 60)
+            minutes = max(1, round(result.retry_after / 60))
             form.form_errors.append(
                 f"Too many failed attempts. Try again in {minutes} minute"
                 f"{'s' if minutes != 1 else ''}."
@@ -66,6 +64,8 @@ def login() -> ResponseReturnValue:
             page = render_template("gatehouse/login.html", form=form)
             return page, 429, {"Retry-After": str(result.retry_after)}
         form.form_errors.append("Incorrect email or password.")
+    elif form.is_submitted() and not form.csrf_token.errors:
+        audit.record("login", "failure", detail="invalid form")
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/login.html", form=form), status
 
