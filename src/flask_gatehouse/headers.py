@@ -9,13 +9,19 @@ def apply(response: Response) -> Response:
     """An ``after_request`` hook; headers a view set itself are left alone."""
     config = current_app.config
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", config["GATEHOUSE_CONTENT_SECURITY_POLICY"])
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    present = {key.lower() for key, _ in headers.items()}  # one pass, not a scan per header
+    defaults = [
+        ("Content-Security-Policy", config["GATEHOUSE_CONTENT_SECURITY_POLICY"]),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
     if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", config["GATEHOUSE_HSTS"])
+        defaults.append(("Strict-Transport-Security", config["GATEHOUSE_HSTS"]))
+    for key, value in defaults:
+        if key.lower() not in present:
+            headers.add(key, value)
     if _is_private():
         headers["Cache-Control"] = "no-store"
         response.vary.add("Cookie")
@@ -30,4 +36,4 @@ def _is_private() -> bool:
         return False
     if request.blueprint == "gatehouse":
         return True
-    return "gatehouse_session" in g or sessions.cookie_name() in request.cookies
+    return "gatehouse_session_id" in g or sessions.cookie_name() in request.cookies

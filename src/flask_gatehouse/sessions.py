@@ -13,7 +13,8 @@ from typing import Any, cast
 
 import ua_parser
 from flask import Response, after_this_request, current_app, g, request
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, bindparam, delete, select, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from . import client
 from .database import db
@@ -21,6 +22,23 @@ from .models import User, UserSession, utcnow
 
 #: Tokens longer than this are not ours; refuse them before hashing.
 _MAX_TOKEN_LENGTH = 64
+
+_USER_COLUMNS = [column.key for column in User.__table__.columns]
+
+#: The one query of a signed-in request: the active user and the timing of the session whose
+#: token digest (a unique index) the cookie gives. Built once, so each request only binds it;
+#: a Core query, because the ORM's per-query machinery cost more than the query itself.
+_RESOLVE = (
+    select(
+        *User.__table__.columns,
+        UserSession.id.label("session_id"),
+        UserSession.last_seen_at,
+        UserSession.expires_at,
+        UserSession.remembered,
+    )
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(UserSession.token_hash == bindparam("digest"), User.active.is_(True))
+)
 
 
 def cookie_name() -> str:
@@ -75,7 +93,7 @@ def start(user: User, *, remember: bool) -> UserSession:
     )
     session.add(record)
     session.commit()
-    g.gatehouse_session = record
+    g.gatehouse_session_id = record.id
 
     @after_this_request
     def set_cookie(response: Response) -> Response:
@@ -93,11 +111,11 @@ def start(user: User, *, remember: bool) -> UserSession:
     return record
 
 
-def _is_expired(record: UserSession, now: datetime) -> bool:
-    if now >= record.expires_at:
+def _is_expired(now: datetime, last_seen: datetime, expires_at: datetime, remembered: bool) -> bool:
+    if now >= expires_at:
         return True
     idle = current_app.config["GATEHOUSE_SESSION_IDLE_TIMEOUT"]
-    return not record.remembered and now - record.last_seen_at >= idle
+    return not remembered and now - last_seen >= idle
 
 
 def load_user(_request: object = None) -> User | None:
@@ -113,33 +131,38 @@ def load_user(_request: object = None) -> User | None:
         _forget_cookie()
         return None
     session = db().session
-    row = session.execute(
-        select(UserSession, User)
-        .join(User, UserSession.user_id == User.id)
-        .where(UserSession.token_hash == _digest(token), User.active.is_(True))
-    ).first()
+    row = session.connection().execute(_RESOLVE, {"digest": _digest(token)}).first()
     if row is None:
         _forget_cookie()
         return None
-    record, user = row
+    fields = row._mapping
+    session_id, last_seen = fields["session_id"], fields["last_seen_at"]
+    expires_at, remembered = fields["expires_at"], fields["remembered"]
     now = utcnow()
-    if _is_expired(record, now):
-        session.delete(record)
+    if _is_expired(now, last_seen, expires_at, remembered):
+        session.execute(delete(UserSession).where(UserSession.id == session_id))
         session.commit()
         _forget_cookie()
         return None
-    if now - record.last_seen_at >= current_app.config["GATEHOUSE_SESSION_TOUCH_INTERVAL"]:
-        record.last_seen_at = now
-        record.ip = client.ip() or record.ip
+    if now - last_seen >= current_app.config["GATEHOUSE_SESSION_TOUCH_INTERVAL"]:
+        session.execute(
+            update(UserSession)
+            .where(UserSession.id == session_id)
+            .values(last_seen_at=now, ip=client.ip() or UserSession.ip)
+        )
         session.commit()
-    g.gatehouse_session = record
-    return user
+    g.gatehouse_session_id = session_id
+    # The row already holds every column: attach it as a loaded user, with no second query
+    # (merge returns the instance already in the session's identity map, if there is one).
+    user = User(**{key: fields[key] for key in _USER_COLUMNS})
+    make_transient_to_detached(user)
+    return session.merge(user, load=False)
 
 
-def current() -> UserSession | None:
-    """The session record behind this request, once the user has been loaded."""
-    record: UserSession | None = g.get("gatehouse_session")
-    return record
+def current_id() -> int | None:
+    """The id of the session behind this request, once the user has been loaded."""
+    session_id: int | None = g.get("gatehouse_session_id")
+    return session_id
 
 
 def _forget_cookie() -> None:
@@ -159,12 +182,12 @@ def _forget_cookie() -> None:
 
 def end_current() -> None:
     """Revoke this request's session and clear its cookie (logout)."""
-    record = current()
-    if record is not None:
+    session_id = current_id()
+    if session_id is not None:
         session = db().session
-        session.execute(delete(UserSession).where(UserSession.id == record.id))
+        session.execute(delete(UserSession).where(UserSession.id == session_id))
         session.commit()
-        g.pop("gatehouse_session")
+        g.pop("gatehouse_session_id")
     _forget_cookie()
 
 
@@ -176,7 +199,11 @@ def active_for(user: User) -> list[UserSession]:
         .where(UserSession.user_id == user.id)
         .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
     )
-    return [record for record in records if not _is_expired(record, now)]
+    return [
+        record
+        for record in records
+        if not _is_expired(now, record.last_seen_at, record.expires_at, record.remembered)
+    ]
 
 
 def revoke(user: User, session_id: int) -> bool:
@@ -192,11 +219,11 @@ def revoke(user: User, session_id: int) -> bool:
     return bool(result.rowcount)
 
 
-def revoke_all(user: User, *, keep: UserSession | None = None) -> int:
-    """End every session of ``user`` except ``keep``; return how many ended."""
+def revoke_all(user: User, *, keep: int | None = None) -> int:
+    """End every session of ``user`` except the one with id ``keep``; return how many ended."""
     statement = delete(UserSession).where(UserSession.user_id == user.id)
     if keep is not None:
-        statement = statement.where(UserSession.id != keep.id)
+        statement = statement.where(UserSession.id != keep)
     session = db().session
     result = cast(CursorResult[Any], session.execute(statement))
     session.commit()

@@ -20,7 +20,7 @@ def account() -> ResponseReturnValue:
     return render_template(
         "gatehouse/account.html",
         sessions=sessions.active_for(_user()),
-        current_session=sessions.current(),
+        current_session_id=sessions.current_id(),
         events=audit.recent(user=_user(), limit=20),
         form=ConfirmForm(),
     )
@@ -32,8 +32,7 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.account"))
-    current = sessions.current()
-    if current is not None and current.id == session_id:
+    if session_id == sessions.current_id():
         audit.record("logout", "success", user=_user())
         sessions.end_current()
         logout_user()
@@ -53,7 +52,7 @@ def revoke_other_sessions() -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.account"))
-    count = sessions.revoke_all(_user(), keep=sessions.current())
+    count = sessions.revoke_all(_user(), keep=sessions.current_id())
     audit.record("session_revoked", "success", user=_user(), detail=f"{count} other sessions")
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
     return redirect(url_for("gatehouse.account"))
