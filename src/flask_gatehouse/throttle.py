@@ -35,6 +35,12 @@ _DEVICE_COOKIE = "gatehouse_device"
 _DEVICE_LIFETIME = 365 * 24 * 3600
 
 
+@limiter.request_filter
+def _outside_gatehouse() -> bool:
+    """Only Gatehouse's own pages carry its limits: let the rest skip the limiter early."""
+    return request.blueprint != "gatehouse"
+
+
 def init_app(app: Flask) -> None:
     """Bind the limiter to ``app``, storing counters at GATEHOUSE_RATELIMIT_STORAGE_URI."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"])
