@@ -12,11 +12,11 @@ from .cli import cli
 from .config import DEFAULTS
 from .database import add_version_location, configure_engines
 from .models import Model
+from .passwords import MIN_LENGTH_FLOOR
 
 #: Applied when the host left Flask's MAX_CONTENT_LENGTH unset: auth forms are small.
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024
 _MIN_SECRET_KEY_LENGTH = 16
-_MIN_PASSWORD_LENGTH_FLOOR = 8
 
 
 class Gatehouse:
@@ -80,7 +80,7 @@ def _check_config(app: Flask) -> None:
             "SECRET_KEY is missing or shorter than 16 characters. Set FLASK_SECRET_KEY to a "
             'random value, e.g. python -c "import secrets; print(secrets.token_hex())".'
         )
-    if config["GATEHOUSE_PASSWORD_MIN_LENGTH"] < _MIN_PASSWORD_LENGTH_FLOOR:
+    if config["GATEHOUSE_PASSWORD_MIN_LENGTH"] < MIN_LENGTH_FLOOR:
         raise RuntimeError("GATEHOUSE_PASSWORD_MIN_LENGTH cannot be below 8 (NIST 800-63B).")
     if config["MAX_CONTENT_LENGTH"] is None:
         config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_CONTENT_LENGTH

@@ -30,7 +30,7 @@ from .config import DEFAULTS
 __all__ = ["hash_password", "password_problems", "password_rules", "verify_password"]
 
 #: The shortest minimum length a host may configure (NIST 800-63B-4 and ASVS 6.2.1).
-_MIN_LENGTH_FLOOR = 8
+MIN_LENGTH_FLOOR = 8
 #: Personal values shorter than this (after dropping punctuation) are too short to look for.
 _MIN_VALUE_LENGTH = 3
 #: A password must keep this many characters once the personal values are taken out.
@@ -203,7 +203,7 @@ def _built_from(password: str, values: list[str]) -> bool:
 
 def _length_limits() -> tuple[int, int]:
     """Configured (minimum, maximum) length; the minimum is never below 8, whatever is set."""
-    minimum = max(_setting("GATEHOUSE_PASSWORD_MIN_LENGTH"), _MIN_LENGTH_FLOOR)
+    minimum = max(_setting("GATEHOUSE_PASSWORD_MIN_LENGTH"), MIN_LENGTH_FLOOR)
     return minimum, _setting("GATEHOUSE_PASSWORD_MAX_LENGTH")
 
 

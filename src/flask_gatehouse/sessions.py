@@ -41,11 +41,20 @@ _RESOLVE = (
 )
 
 
+def host_cookie(name: str) -> str:
+    """A cookie name ``__Host-`` prefixed (pinned to this exact host) when cookies are secure."""
+    return f"__Host-{name}" if current_app.config["GATEHOUSE_COOKIE_SECURE"] else name
+
+
+def cookie_options() -> dict[str, Any]:
+    """The attributes of every cookie Gatehouse sets (and must repeat to delete one)."""
+    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
+    return {"path": "/", "secure": secure, "httponly": True, "samesite": "Lax"}
+
+
 def cookie_name() -> str:
-    """The session cookie's name, ``__Host-`` prefixed (pinned to this host) when secure."""
-    config = current_app.config
-    name: str = config["GATEHOUSE_SESSION_COOKIE_NAME"]
-    return f"__Host-{name}" if config["GATEHOUSE_COOKIE_SECURE"] else name
+    """The session cookie's name."""
+    return host_cookie(current_app.config["GATEHOUSE_SESSION_COOKIE_NAME"])
 
 
 def _digest(token: str) -> bytes:
@@ -97,15 +106,8 @@ def start(user: User, *, remember: bool) -> UserSession:
 
     @after_this_request
     def set_cookie(response: Response) -> Response:
-        response.set_cookie(
-            cookie_name(),
-            token,
-            max_age=lifetime if remember else None,
-            path="/",
-            secure=config["GATEHOUSE_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
+        max_age = lifetime if remember else None
+        response.set_cookie(cookie_name(), token, max_age=max_age, **cookie_options())
         return response
 
     return record
@@ -166,17 +168,9 @@ def current_id() -> int | None:
 
 
 def _forget_cookie() -> None:
-    config = current_app.config
-
     @after_this_request
     def delete_cookie(response: Response) -> Response:
-        response.delete_cookie(
-            cookie_name(),
-            path="/",
-            secure=config["GATEHOUSE_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
+        response.delete_cookie(cookie_name(), **cookie_options())
         return response
 
 

@@ -26,6 +26,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from limits import RateLimitItem, parse_many
 
 from .identity import InvalidIdentity, normalize_email
+from .sessions import cookie_options, host_cookie
 
 #: One Limiter for Gatehouse's routes; ``init_app`` points it at the app's storage.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
@@ -140,14 +141,9 @@ def _device_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="gatehouse.device")
 
 
-def _device_cookie_name() -> str:
-    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
-    return f"__Host-{_DEVICE_COOKIE}" if secure else _DEVICE_COOKIE
-
-
 def _known_device(identifier: str) -> str | None:
     """The device id of this browser's cookie when it was issued for ``identifier``."""
-    cookie = request.cookies.get(_device_cookie_name())
+    cookie = request.cookies.get(host_cookie(_DEVICE_COOKIE))
     if not cookie:
         return None
     try:
@@ -164,17 +160,9 @@ def remember_device(raw_identifier: str) -> None:
     identifier = identifier_key(raw_identifier)
     device = _known_device(identifier) or secrets.token_urlsafe(16)
     value = _device_serializer().dumps([identifier[:32], device])
-    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
+    name, options = host_cookie(_DEVICE_COOKIE), cookie_options()
 
     @after_this_request
     def set_cookie(response: Response) -> Response:
-        response.set_cookie(
-            _device_cookie_name(),
-            value,
-            max_age=_DEVICE_LIFETIME,
-            path="/",
-            secure=secure,
-            httponly=True,
-            samesite="Lax",
-        )
+        response.set_cookie(name, value, max_age=_DEVICE_LIFETIME, **options)
         return response
