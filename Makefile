@@ -6,7 +6,7 @@ DEMO := cd examples/blog && FLASK_DEBUG=1 ../../$(BIN)/flask --app blog
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql bench deps test-deps chromium
+.PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql bench deps test-deps chromium screenshots
 
 $(BIN)/flask:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ pytest-sqlite:
 
 pytest-postgresql:
 	$(BIN)/pytest --database-url $(PG_URL) --ratelimit-storage-uri $(REDIS_URL)
+
+# Refresh the README's screenshots from the browser tests.
+screenshots: test-deps
+	GATEHOUSE_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/browser
 
 bench: deps
 	$(BIN)/python bench/blogs.py
