@@ -138,3 +138,25 @@ def test_pages_answer_503_while_the_database_is_down_and_recover(
     assert "Hi reader" in page.text
     assert reader.get("/readyz").json["database"] == "ok"
     assert count_users(outage_app, "newcomer@example.com") == 0
+
+
+def test_rate_limited_actions_answer_503_while_the_counter_storage_is_down(
+    app: Flask, make_app
+) -> None:
+    """Nothing listens on port 1: login is refused (not let through unlimited), pages
+    without limits still work, and readiness reports the storage. (The ``app`` fixture
+    builds the test's first app, whose counters the fixtures empty.)"""
+    app = make_app(GATEHOUSE_RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    client = app.test_client()
+    token = csrf_token(client.get("/login"))
+    response = client.post(
+        "/login", data={"csrf_token": token, "email": "a@example.com", "password": "x" * 20}
+    )
+    assert response.status_code == 503
+    assert "briefly unavailable" in response.text
+    assert "redis" not in response.text.lower()
+    assert client.get("/register").status_code == 200
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["ratelimit_storage"] == "unavailable"
+    assert ready.json["database"] == "ok"

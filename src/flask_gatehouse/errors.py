@@ -6,6 +6,7 @@ status code picks the message.
 
 from flask import Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
+from limits.errors import StorageError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -49,9 +50,17 @@ def database_unavailable(error: SQLAlchemyError) -> ResponseReturnValue:
     return handle(ServiceUnavailable(retry_after=5))
 
 
+def counters_unavailable(error: StorageError) -> ResponseReturnValue:
+    """The rate-limit storage (Redis) is unreachable: refuse the rate-limited action with a
+    503 rather than let it through unlimited. Pages without limits are not affected."""
+    current_app.logger.error("rate-limit storage unavailable: %s", error.storage_error)
+    return handle(ServiceUnavailable(retry_after=5))
+
+
 def register(app: Flask) -> None:
-    """Handle every HTTP error (unhandled exceptions arrive here as 500s) and database
-    outages (503)."""
+    """Handle every HTTP error (unhandled exceptions arrive here as 500s), and outages of the
+    database or the rate-limit storage (503)."""
     app.register_error_handler(HTTPException, handle)
     for outage in (OperationalError, InterfaceError, PoolTimeoutError):
         app.register_error_handler(outage, database_unavailable)
+    app.register_error_handler(StorageError, counters_unavailable)

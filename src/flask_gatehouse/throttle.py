@@ -45,6 +45,8 @@ def _outside_gatehouse() -> bool:
 def init_app(app: Flask) -> None:
     """Bind the limiter to ``app``, storing counters at GATEHOUSE_RATELIMIT_STORAGE_URI."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"])
+    # Storage failures surface as limits' StorageError, which errors.py turns into a 503.
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"wrap_exceptions": True})
     limiter.init_app(app)
 
 
