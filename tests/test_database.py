@@ -17,10 +17,11 @@ def sqlite_app(make_app, tmp_path) -> Flask:
     return app
 
 
-def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(sqlite_app: Flask) -> None:
+def test_sqlite_pragmas(sqlite_app: Flask) -> None:
     with sqlite_app.app_context(), db.engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
 
 

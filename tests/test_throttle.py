@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,10 @@ from urllib.parse import urlencode
 from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 from argon2 import PasswordHasher
+from blog import db
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeSerializer
@@ -39,6 +41,7 @@ from werkzeug.test import TestResponse
 
 from flask_gatehouse import throttle, users
 from flask_gatehouse.errors import MESSAGES
+from flask_gatehouse.models import Event
 from tests.conftest import (
     PASSWORD,
     TEST_CONFIG,
@@ -580,3 +583,27 @@ def test_lockout_counters_are_shared_between_servers_through_redis(
     finally:
         with app.test_request_context():
             throttle.clear_lockout(email)
+
+
+def test_a_locked_account_under_attack_writes_one_event_per_five_minutes(
+    memory_app: Flask, user: Any
+) -> None:
+    def blocked_events() -> int:
+        with memory_app.app_context():
+            query = sa.select(sa.func.count()).select_from(Event).where(Event.outcome == "blocked")
+            return db.session.scalar(query)
+
+    with frozen() as clock:
+        attacker = browser(memory_app, "192.0.2.90")
+        fail(attacker, user.email)
+        for _ in range(8):
+            assert attempt(attacker, user.email, WRONG).status_code == 429
+        assert blocked_events() == 1
+        clock.shift(timedelta(minutes=4))
+        assert attempt(attacker, user.email, WRONG).status_code == 429
+        assert blocked_events() == 1
+        clock.shift(timedelta(minutes=1, seconds=1))
+        # The 5-minute tier has room again; the hour tier (10) is not full yet.
+        fail(attacker, user.email)
+        assert attempt(attacker, user.email, WRONG).status_code == 429
+        assert blocked_events() == 2

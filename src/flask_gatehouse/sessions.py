@@ -74,7 +74,9 @@ def start(user: User, *, remember: bool) -> UserSession:
     """Open a new session for ``user`` and set its cookie on this request's response.
 
     A fresh token on every login means a token planted before login (session fixation)
-    never becomes authenticated. The user's expired sessions are cleared on the way.
+    never becomes authenticated. The user's expired sessions are cleared on the way. The
+    session joins the current transaction: the caller commits it (``signin.sign_in`` does,
+    together with the login's audit event).
     """
     config = current_app.config
     token = secrets.token_urlsafe(32)
@@ -101,7 +103,7 @@ def start(user: User, *, remember: bool) -> UserSession:
         delete(UserSession).where(UserSession.user_id == user.id, UserSession.expires_at <= now)
     )
     session.add(record)
-    session.commit()
+    session.flush()
     g.gatehouse_session_id = record.id
 
     @after_this_request

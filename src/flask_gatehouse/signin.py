@@ -29,11 +29,14 @@ def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
     """Try the credentials and, on success, open a session for this browser.
 
     The attempt is counted against the account before the password is checked, so a locked
-    account costs no hashing and parallel guesses cannot overrun the limit.
+    account costs no hashing and parallel guesses cannot overrun the limit. Attempts on a
+    locked account are audited once per five minutes, not once each, so an attack on one
+    cannot turn into a flood of database writes.
     """
     wait = throttle.reserve_login_attempt(raw_email)
     if wait is not None:
-        audit.record("login", "blocked", identifier=_identifier(raw_email), detail="locked out")
+        if throttle.first_refusal(raw_email):
+            audit.record("login", "blocked", identifier=_identifier(raw_email), detail="locked out")
         return SignIn(None, retry_after=wait)
     user = users.authenticate(raw_email, password)
     if user is None:
@@ -44,5 +47,5 @@ def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
     # A fresh Flask session (and so a fresh CSRF token) for the signed-in browser.
     session.clear()
     sessions.start(user, remember=remember)
-    audit.record("login", "success", user=user)
+    audit.record("login", "success", user=user)  # commits the new session with its event
     return SignIn(user)

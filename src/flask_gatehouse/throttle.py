@@ -23,7 +23,7 @@ from flask import Flask, Response, after_this_request, current_app, has_request_
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from itsdangerous import BadSignature, URLSafeSerializer
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, parse, parse_many
 
 from .identity import InvalidIdentity, normalize_email
 from .sessions import cookie_options, host_cookie
@@ -32,6 +32,8 @@ from .sessions import cookie_options, host_cookie
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
 
 _LOCKOUT_NAMESPACE = "gatehouse-lockout"
+_REPORT_NAMESPACE = "gatehouse-lockout-report"
+_REPORT_EVERY = parse("1 per 5 minutes")
 _DEVICE_COOKIE = "gatehouse_device"
 _DEVICE_LIFETIME = 365 * 24 * 3600
 
@@ -124,6 +126,12 @@ def reserve_login_attempt(raw_identifier: str) -> int | None:
     )
     # One second of margin: Flask-Limiter rewrites Retry-After rounding down.
     return max(1, math.ceil(reset_at - time.time()) + 1)
+
+
+def first_refusal(raw_identifier: str) -> bool:
+    """True for the first refused attempt on this locked account in five minutes."""
+    key = identifier_key(raw_identifier)
+    return limiter.limiter.hit(_REPORT_EVERY, _REPORT_NAMESPACE, key)
 
 
 def clear_lockout(raw_identifier: str) -> None:
