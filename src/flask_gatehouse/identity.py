@@ -8,6 +8,7 @@ throttle buckets.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
@@ -48,8 +49,13 @@ def _has_control_char(value: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in value)
 
 
+@functools.lru_cache(maxsize=1024)
 def _normalize_email_once(value: str) -> str:
-    """Validate *value* with email-validator and return the canonical form (no stripping)."""
+    """Validate *value* with email-validator and return the canonical form (no stripping).
+
+    Cached: one login normalises the same address several times (form, lockout key, look-up,
+    audit), and email-validator's checks are the costly part. Refusals raise, so they are
+    never cached, and only addresses of at most 254 characters are."""
     if len(value) > EMAIL_MAX_LENGTH:
         raise InvalidIdentity(_MSG_EMAIL_TOO_LONG)
     if _has_control_char(value):
