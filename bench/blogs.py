@@ -591,9 +591,15 @@ def table(results: dict[str, list[Sample]]) -> list[str]:
                 f"{bare_cpu / statistics.median(cpu):.2f}",
             ]
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return markdown(rows[0], rows[1:])
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table with the first column left-aligned and the others right-aligned."""
+    table = [header, *rows]
+    widths = [max(len(row[column]) for row in table) for column in range(len(header))]
     lines = []
-    for row in rows:
+    for row in table:
         cells = [row[0].ljust(widths[0])] + [
             text.rjust(width) for text, width in zip(row[1:], widths[1:], strict=True)
         ]

@@ -511,20 +511,6 @@ def cell(values: list[float], digits: int = 1, unit: str = "") -> str:
     return f"{med(values):.{digits}f}{unit} ({low:.{digits}f} to {high:.{digits}f})"
 
 
-def markdown(header: list[str], rows: list[list[str]]) -> list[str]:
-    table = [header, *rows]
-    widths = [max(len(row[column]) for row in table) for column in range(len(header))]
-    lines = []
-    for row in table:
-        cells = [row[0].ljust(widths[0])] + [
-            text.rjust(width) for text, width in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    rule = ["-" * (widths[0] + 2)] + ["-" * (width + 1) + ":" for width in widths[1:]]
-    lines.insert(1, "|" + "|".join(rule) + "|")
-    return lines
-
-
 def slowdowns(
     small: Scenario, large: Scenario, group: dict[str, list[dict[str, Any]]], name: str, key: str
 ) -> list[float]:
@@ -568,7 +554,7 @@ def blogs_section(
             ]
         )
     lines = ["", "### GET /blogs, signed in", ""]
-    lines += markdown(
+    lines += blogs.markdown(
         ["server", "req/s", "p50 ms", "p99 ms", "x bare", "CPU us/req", "of which DB"], rows
     )
     lines.append(
@@ -629,7 +615,7 @@ def login_section(
         f"argon2id hash (t=2, m=19 MiB, p=1) on CPU {blogs.SERVER_CPU} while the server is idle;"
         f" over the run: {cell(verify_all, 1, ' ms')}, {len(verify_all)} verifies.\n"
     )
-    lines += markdown(
+    lines += blogs.markdown(
         [
             "server",
             "POST p50 ms",
@@ -649,7 +635,7 @@ def login_section(
         "just before it."
     )
     lines += ["", f"### Logins: throughput, {connections} connections (saturated)", ""]
-    lines += markdown(
+    lines += blogs.markdown(
         ["server", "logins/s", "POST p50 ms", "POST p99 ms", "CPU ms/login", "x hash ceiling"],
         throughput,
     )
@@ -700,7 +686,7 @@ def failed_section(
             ]
         )
     lines = ["", "### Failed logins: known email (wrong password) against unknown email", ""]
-    lines += markdown(
+    lines += blogs.markdown(
         [
             "scenario",
             "known p50 ms",
@@ -748,7 +734,7 @@ def throttle_section(results: dict[str, list[dict[str, Any]]]) -> tuple[list[str
                 ]
             )
     lines = ["", "### Throttled login attempts (429)", ""]
-    lines += markdown(["server, limit", "p50 ms", "p99 ms", "CPU ms/req", "requests"], rows)
+    lines += blogs.markdown(["server, limit", "p50 ms", "p99 ms", "CPU ms/req", "requests"], rows)
     lines.append(
         "\nMedian (min to max) over the rounds; each round from a fresh client IP, a fresh "
         "account locked by 5 wrong passwords. CPU: gunicorn, plus the PostgreSQL backend."
@@ -819,7 +805,7 @@ def population_section(
                 ]
             )
     lines = ["", f"### {small_users:,} against {large_users:,} users", ""]
-    lines += markdown(["measure", "slowdown, median", "by round"], rows)
+    lines += blogs.markdown(["measure", "slowdown, median", "by round"], rows)
     lines.append(
         f"\nHow much slower {large_users:,} users were than {small_users:,}, measured in the "
         "same round (negative: faster)."
@@ -858,7 +844,7 @@ def memory_section(
             ]
         )
     lines = ["", "### Memory per worker (MiB)", ""]
-    lines += markdown(
+    lines += blogs.markdown(
         [
             "server",
             "RSS started",
@@ -903,7 +889,7 @@ def report(data: dict[str, Any], scenarios: list[Scenario], connections: int) ->
     targets = [target for _lines, found in sections for target in found]
     data["targets"] = [dataclasses.asdict(target) for target in targets]
     lines = ["", "### Targets", ""]
-    lines += markdown(
+    lines += blogs.markdown(
         ["target", "measured", "result", "margin"],
         [[t.name, t.measured, "met" if t.met else "MISSED", t.margin] for t in targets],
     )
