@@ -46,7 +46,7 @@ class Gatehouse:
             )
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
-        _check_config(app)
+        _secure_config(app)
 
         login_manager = LoginManager(app)
         # No Flask-Login state in the signed cookie: the server-side session is the only
@@ -71,8 +71,8 @@ class Gatehouse:
         app.extensions["gatehouse"] = self
 
 
-def _check_config(app: Flask) -> None:
-    """Refuse settings that would make the site unsafe, saying how to fix them."""
+def _secure_config(app: Flask) -> None:
+    """Refuse unsafe settings (saying how to fix them) and tighten Flask's own defaults."""
     config = app.config
     secret = config.get("SECRET_KEY")
     if not secret or len(secret) < _MIN_SECRET_KEY_LENGTH:
