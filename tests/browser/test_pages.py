@@ -56,6 +56,9 @@ def log_in(page: Page, email: str, password: str) -> None:
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/blogs$"))
+    # The URL changes before the page has loaded; a navigation started now would abort its
+    # stylesheet requests (the browser's doing, not the server's).
+    page.wait_for_load_state("load")
 
 
 def open_settled(page: Page, path: str) -> None:
@@ -273,9 +276,11 @@ def test_pages_load_cleanly(
         page.goto("/register")
         page.get_by_role("button", name="Create account").click()
         expect(page.locator(".field-invalid").first).to_be_visible()
+        page.wait_for_load_state("load")
         page.goto("/login")
         page.get_by_role("button", name="Sign in").click()
         expect(page.locator(".field-invalid").first).to_be_visible()
+        page.wait_for_load_state("load")
 
     problems = failures + browser_problems
     browser_problems.clear()  # reported here, not again at teardown
