@@ -1,8 +1,9 @@
-"""The login flow behind the view: lockout, password check, audit, new session."""
+"""Signing in and out behind the views: lockout, password check, audit, sessions."""
 
 from dataclasses import dataclass
 
 from flask import session
+from flask_login import logout_user
 
 from . import audit, sessions, throttle, users
 from .identity import InvalidIdentity, normalize_email
@@ -49,3 +50,12 @@ def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
     sessions.start(user, remember=remember)
     audit.record("login", "success", user=user)  # commits the new session with its event
     return SignIn(user)
+
+
+def sign_out(user: User) -> None:
+    """End this browser's session: the record, the cookie, Flask-Login's state and Flask's
+    session (with its CSRF token), and audit it."""
+    audit.record("logout", "success", user=user)
+    sessions.end_current()
+    logout_user()
+    session.clear()

@@ -2,12 +2,13 @@
 
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, logout_user
+from flask_login import current_user
 
 from .. import audit, sessions
 from ..access import login_required
 from ..forms import ConfirmForm
 from ..models import User
+from ..signin import sign_out
 
 
 def _user() -> User:
@@ -33,9 +34,7 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.account"))
     if session_id == sessions.current_id():
-        audit.record("logout", "success", user=_user())
-        sessions.end_current()
-        logout_user()
+        sign_out(_user())
         flash("You have been signed out.", "success")
         return redirect(url_for("gatehouse.login"))
     if sessions.revoke(_user(), session_id):

@@ -1,14 +1,14 @@
-"""Sign-up, login and logout: thin views over ``users`` and ``sessions``."""
+"""Sign-up, login and logout: thin views over ``users`` and the ``signin`` flows."""
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, logout_user
+from flask_login import current_user
 
-from .. import audit, sessions, throttle, users
+from .. import audit, throttle, users
 from ..forms import ConfirmForm, LoginForm, RegisterForm
 from ..passwords import password_rules
 from ..redirects import safe_next
-from ..signin import sign_in
+from ..signin import sign_in, sign_out
 
 
 def _after_login_url() -> str:
@@ -76,10 +76,7 @@ def logout() -> ResponseReturnValue:
         return redirect(url_for("gatehouse.login"))
     form = ConfirmForm()
     if form.validate_on_submit():
-        audit.record("logout", "success", user=current_user._get_current_object())
-        sessions.end_current()
-        logout_user()
-        session.clear()
+        sign_out(current_user._get_current_object())
         flash("You have been signed out.", "success")
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200
