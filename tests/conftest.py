@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User, throttle, users
+from flask_gatehouse import User, mail, throttle, users
+from tests.smtp import Mailbox, SMTPServer
 
 #: Cheap argon2 parameters: tests exercise the logic, bench/ measures the real cost.
 TEST_CONFIG: dict[str, Any] = {
@@ -32,6 +34,12 @@ TEST_CONFIG: dict[str, Any] = {
     "GATEHOUSE_ARGON2_TIME_COST": 1,
     "GATEHOUSE_ARGON2_MEMORY_COST": 8,
     "GATEHOUSE_ARGON2_PARALLELISM": 1,
+    "GATEHOUSE_BASE_URL": "https://gatehouse.test",
+    "GATEHOUSE_MAIL_SENDER": "no-reply@gatehouse.test",
+    "GATEHOUSE_MAIL_RETRY_DELAY": timedelta(milliseconds=20),
+    "MAIL_BACKEND": "smtp",
+    "MAIL_SERVER": "127.0.0.1",
+    "MAIL_TIMEOUT": 5,
 }
 
 PASSWORD = "correct horse battery staple"
@@ -81,10 +89,30 @@ def ratelimit_storage_uri(request: pytest.FixtureRequest) -> str:
     return uri
 
 
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SMTPServer]:
+    """One real SMTP server for the whole run."""
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def make_app(database_url: str, ratelimit_storage_uri: str) -> Iterator[Any]:
-    """Build demo apps on the test database and counter storage, both emptied for the first
-    app of the test; dispose them after."""
+def mailbox(smtp_server: SMTPServer) -> Iterator[Mailbox]:
+    """The SMTP server's mailbox, empty at the start of the test."""
+    smtp_server.mailbox.clear()
+    yield smtp_server.mailbox
+    smtp_server.mailbox.clear()
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, ratelimit_storage_uri: str, smtp_server: SMTPServer, mailbox: Mailbox
+) -> Iterator[Any]:
+    """Build demo apps on the test database, counter storage and SMTP server (database and
+    counters emptied for the first app of the test); after the test, wait for queued mail
+    and dispose them."""
     apps: list[Flask] = []
 
     def make(**config: Any) -> Flask:
@@ -93,6 +121,7 @@ def make_app(database_url: str, ratelimit_storage_uri: str) -> Iterator[Any]:
                 **TEST_CONFIG,
                 "SQLALCHEMY_DATABASE_URI": database_url,
                 "GATEHOUSE_RATELIMIT_STORAGE_URI": ratelimit_storage_uri,
+                "MAIL_PORT": smtp_server.port,
                 **config,
             }
         )
@@ -105,6 +134,7 @@ def make_app(database_url: str, ratelimit_storage_uri: str) -> Iterator[Any]:
         return app
 
     yield make
+    assert mail.wait_until_sent(), "mail still queued at the end of the test"
     for app in apps:
         with app.app_context():
             db.session.remove()
@@ -137,17 +167,24 @@ class Account:
 
 @pytest.fixture
 def user_factory(app: Flask) -> Any:
-    """Create accounts straight through the library (the sign-up form has its own tests)."""
+    """Create accounts straight through the library (the sign-up form has its own tests),
+    with a confirmed address unless ``confirmed=False``."""
     count = 0
 
     def make(
-        email: str | None = None, username: str = "alice", password: str = PASSWORD
+        email: str | None = None,
+        username: str = "alice",
+        password: str = PASSWORD,
+        *,
+        confirmed: bool = True,
     ) -> Account:
         nonlocal count
         count += 1
         email = email or f"user{count}@example.com"
         with app.app_context():
-            user = users.register(email=email, username=username, password=password)
+            user = users.register(
+                email=email, username=username, password=password, confirmed=confirmed
+            )
             assert user is not None
             return Account(user.id, user.email, user.username, password)
 

@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from werkzeug.security import generate_password_hash
 
-from tests.conftest import PASSWORD, login, user_row
+from tests.conftest import PASSWORD, csrf_token, login, user_row
+from tests.smtp import Mailbox, link_path
 
 TUTORIAL_SCHEMA = """
 CREATE TABLE users (
@@ -52,8 +53,8 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tutorial_db(tmp_path_factory.mktemp("tutorial") / "data.db", ROWS)
 
 
-def import_tutorial(runner: Any, path: Path) -> Any:
-    return runner.invoke(args=["gatehouse", "import-tutorial", str(path)])
+def import_tutorial(runner: Any, path: Path, *options: str) -> Any:
+    return runner.invoke(args=["gatehouse", "import-tutorial", str(path), *options])
 
 
 def test_import_reports_every_row(runner: Any, user: Any, tutorial: Path) -> None:
@@ -71,7 +72,7 @@ def test_import_reports_every_row(runner: Any, user: Any, tutorial: Path) -> Non
 def test_imported_users_sign_in_with_their_old_passwords(
     app: Flask, runner: Any, tutorial: Path
 ) -> None:
-    import_tutorial(runner, tutorial)
+    import_tutorial(runner, tutorial, "--trust-emails")
     for email, username, password, method in ROWS[:2]:
         stored = email.lower()
         assert user_row(app, stored).password_hash.startswith(f"{method}:")
@@ -82,6 +83,24 @@ def test_imported_users_sign_in_with_their_old_passwords(
         assert user_row(app, stored).password_hash.startswith("$argon2id$")
         # The upgraded hash keeps working.
         assert login(app.test_client(), email, password).status_code == 302
+
+
+def test_imported_users_confirm_their_address_before_signing_in(
+    app: Flask, runner: Any, tutorial: Path, mailbox: Mailbox
+) -> None:
+    import_tutorial(runner, tutorial)
+    client = app.test_client()
+    response = login(client, "ann@example.com", "annpass")
+    assert response.status_code == 403
+    assert "Confirm your email address first" in response.text
+    resend = client.post(
+        "/confirm/resend", data={"csrf_token": csrf_token(response), "email": "ann@example.com"}
+    )
+    assert resend.status_code == 302
+    (message,) = mailbox.wait_for(1)
+    confirm = link_path(message, "/confirm/")
+    client.post(confirm, data={"csrf_token": csrf_token(client.get(confirm))})
+    assert login(client, "ann@example.com", "annpass").status_code == 302
 
 
 def test_wrong_old_password_is_refused(app: Flask, runner: Any, tutorial: Path) -> None:

@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from .views import account, auth, health
+from .views import account, auth, confirmation, health, mailbox, recovery, settings
 
 blueprint = Blueprint(
     "gatehouse",
@@ -15,7 +15,34 @@ blueprint = Blueprint(
 blueprint.add_url_rule("/register", view_func=auth.register, methods=["GET", "POST"])
 blueprint.add_url_rule("/login", view_func=auth.login, methods=["GET", "POST"])
 blueprint.add_url_rule("/logout", view_func=auth.logout, methods=["GET", "POST"])
+blueprint.add_url_rule(
+    "/confirm/<token>", view_func=confirmation.confirm_email, methods=["GET", "POST"]
+)
+blueprint.add_url_rule(
+    "/confirm/resend", view_func=confirmation.resend_confirmation, methods=["GET", "POST"]
+)
+blueprint.add_url_rule("/forgot", view_func=recovery.forgot_password, methods=["GET", "POST"])
+blueprint.add_url_rule("/reset/<token>", view_func=recovery.reset_password, methods=["GET", "POST"])
+blueprint.add_url_rule(
+    "/secure/<token>", view_func=recovery.secure_account, methods=["GET", "POST"]
+)
+blueprint.add_url_rule(
+    "/reauthenticate", view_func=settings.reauthenticate, methods=["GET", "POST"]
+)
 blueprint.add_url_rule("/account", view_func=account.account)
+blueprint.add_url_rule(
+    "/account/password", view_func=settings.change_password, methods=["GET", "POST"]
+)
+blueprint.add_url_rule("/account/email", view_func=settings.change_email, methods=["GET", "POST"])
+blueprint.add_url_rule(
+    "/account/email/confirm/<token>",
+    view_func=settings.confirm_email_change,
+    methods=["GET", "POST"],
+)
+blueprint.add_url_rule(
+    "/account/delete", view_func=settings.delete_account, methods=["GET", "POST"]
+)
+blueprint.add_url_rule("/account/data", view_func=settings.download_data)
 blueprint.add_url_rule(
     "/account/sessions/<int:session_id>/revoke",
     view_func=account.revoke_session,
@@ -28,3 +55,5 @@ blueprint.add_url_rule(
 )
 blueprint.add_url_rule("/healthz", view_func=health.healthz)
 blueprint.add_url_rule("/readyz", view_func=health.readyz)
+blueprint.add_url_rule("/dev/mailbox", view_func=mailbox.index)
+blueprint.add_url_rule("/dev/mailbox/<name>", view_func=mailbox.message)

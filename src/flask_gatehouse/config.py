@@ -50,6 +50,35 @@ DEFAULTS: dict[str, Any] = {
     #: Sign-ups (accepted forms) per client IP and per email address.
     "GATEHOUSE_SIGNUP_IP_LIMIT": "10 per hour",
     "GATEHOUSE_SIGNUP_EMAIL_LIMIT": "3 per hour",
+    #: Requests that send mail to an address (forgot password, resend confirmation), per client
+    #: IP and per address; each page has its own counters.
+    "GATEHOUSE_EMAIL_REQUEST_IP_LIMIT": "10 per hour",
+    "GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT": "3 per hour",
+    #: Password, email and deletion forms submitted per signed-in account.
+    "GATEHOUSE_ACCOUNT_CHANGE_LIMIT": "10 per hour",
+    #: The site's public URL (scheme, host, port): every link in an email starts with it, never
+    #: with the request's Host header. Required.
+    "GATEHOUSE_BASE_URL": None,
+    #: "required" (no login until the address is confirmed), "optional" (a link is sent, login
+    #: works meanwhile) or "off" (no confirmation mail).
+    "GATEHOUSE_EMAIL_CONFIRMATION": "required",
+    #: Lifetimes of the links sent by email (OWASP Forgot Password; ASVS v5 6.4.1).
+    "GATEHOUSE_CONFIRM_MAX_AGE": timedelta(hours=48),
+    "GATEHOUSE_RESET_MAX_AGE": timedelta(minutes=30),
+    #: The "this wasn't me" links in security notifications.
+    "GATEHOUSE_SECURE_ACCOUNT_MAX_AGE": timedelta(days=7),
+    #: Password, email, deletion and data download need a password entered this recently.
+    "GATEHOUSE_REAUTHENTICATE_AFTER": timedelta(minutes=15),
+    #: Mail a "new sign-in" notice when an account signs in from a browser it never used.
+    "GATEHOUSE_NOTIFY_NEW_DEVICE": True,
+    #: Sender of Gatehouse's mail (Flask-Mailman's MAIL_* keys configure the SMTP server).
+    "GATEHOUSE_MAIL_SENDER": "no-reply@localhost",
+    #: Attempts per message before it is given up (and logged as lost), and the wait before the
+    #: first retry, doubled for each later one.
+    "GATEHOUSE_MAIL_ATTEMPTS": 4,
+    "GATEHOUSE_MAIL_RETRY_DELAY": timedelta(seconds=5),
+    #: Debug mode only: keep mail in a local folder shown at /dev/mailbox instead of sending it.
+    "GATEHOUSE_DEV_MAILBOX": False,
     #: Security events older than this are deleted.
     "GATEHOUSE_AUDIT_RETENTION": timedelta(days=90),
     #: Have I Been Pwned range API (k-anonymity) for new passwords, e.g.

@@ -1,11 +1,13 @@
 """The ``Gatehouse`` extension object: configuration defaults and the wiring of the parts."""
 
+from urllib.parse import urlsplit
+
 from flask import Flask
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import errors, headers, sessions, throttle
+from . import errors, headers, mail, sessions, throttle
 from .access import unauthorized
 from .blueprint import blueprint
 from .cli import cli
@@ -32,7 +34,8 @@ class Gatehouse:
         """Register Gatehouse on ``app``, storing accounts through ``db``.
 
         Reads the ``GATEHOUSE_*`` keys listed with their defaults in ``flask_gatehouse.config``
-        and Flask's ``SECRET_KEY``. Sets ``MAX_CONTENT_LENGTH`` when unset, and makes Flask's
+        and Flask's ``SECRET_KEY``; Flask-Mailman's ``MAIL_*`` keys when the host has not set
+        up Flask-Mailman itself. Sets ``MAX_CONTENT_LENGTH`` when unset, and makes Flask's
         own session cookie ``Secure`` (when ``GATEHOUSE_COOKIE_SECURE``) and ``SameSite=Lax``.
         """
         if "gatehouse" in app.extensions:
@@ -60,6 +63,7 @@ class Gatehouse:
             # Only the nearest ``proxies`` hops of X-Forwarded-For/-Proto are believed.
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
         throttle.init_app(app)
+        mail.init_app(app)
         app.register_blueprint(blueprint, url_prefix=app.config["GATEHOUSE_URL_PREFIX"])
         app.after_request(headers.apply)
         errors.register(app)
@@ -80,6 +84,14 @@ def _secure_config(app: Flask) -> None:
             "SECRET_KEY is missing or shorter than 16 characters. Set FLASK_SECRET_KEY to a "
             'random value, e.g. python -c "import secrets; print(secrets.token_hex())".'
         )
+    base_url = config["GATEHOUSE_BASE_URL"]
+    if not base_url or urlsplit(base_url).scheme not in ("http", "https"):
+        raise RuntimeError(
+            "GATEHOUSE_BASE_URL must be the site's public URL, e.g. https://example.com: links "
+            "in emails are built from it, never from the request's Host header."
+        )
+    if config["GATEHOUSE_EMAIL_CONFIRMATION"] not in ("required", "optional", "off"):
+        raise RuntimeError('GATEHOUSE_EMAIL_CONFIRMATION must be "required", "optional" or "off".')
     if config["GATEHOUSE_PASSWORD_MIN_LENGTH"] < MIN_LENGTH_FLOOR:
         raise RuntimeError("GATEHOUSE_PASSWORD_MIN_LENGTH cannot be below 8 (NIST 800-63B).")
     if config["MAX_CONTENT_LENGTH"] is None:

@@ -9,6 +9,7 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from .identity import InvalidIdentity, normalize_email, normalize_username
+from .models import User
 from .passwords import password_problems
 
 
@@ -73,3 +74,54 @@ class LoginForm(GatehouseForm):
 
 class ConfirmForm(GatehouseForm):
     """A button-only form (logout, revoke): its CSRF token is the whole point."""
+
+
+class EmailRequestForm(GatehouseForm):
+    """An address to mail a link to (forgot password, resend confirmation)."""
+
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+
+
+class CurrentPasswordForm(GatehouseForm):
+    """The signed-in user's password, asked again (re-authentication, account deletion)."""
+
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=4096)])
+
+
+class NewPasswordForm(GatehouseForm):
+    """A new password for ``user``, checked against the policy (reset)."""
+
+    password = PasswordField("New password", validators=[InputRequired()])
+
+    def __init__(self, user: User, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.user = user
+
+    def validate_password(self, field: PasswordField) -> None:
+        problems = password_problems(
+            field.data or "", email=self.user.email, username=self.user.username
+        )
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired(), Length(max=4096)]
+    )
+
+
+class ChangeEmailForm(GatehouseForm):
+    email = EmailField("New email", validators=[InputRequired()])
+    current_password = PasswordField(
+        "Current password", validators=[InputRequired(), Length(max=4096)]
+    )
+
+    #: The normalised new address, set by validation.
+    clean_email: str
+
+    def validate_email(self, field: EmailField) -> None:
+        try:
+            self.clean_email = normalize_email(field.data or "")
+        except InvalidIdentity as error:
+            raise ValidationError(str(error)) from None

@@ -72,6 +72,10 @@ class User(Model):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When the owner of ``email`` proved it by following a link; None until then.
+    email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The last successful login; None for an account that never signed in.
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The interface Flask-Login expects of a user (instead of its UserMixin, whose __eq__
     # and __hash__ would override the ORM's identity semantics).
@@ -100,6 +104,8 @@ class UserSession(Model):
         ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the password was last entered in this session (login or re-authentication).
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     remembered: Mapped[bool] = mapped_column(Boolean, server_default=false())
@@ -132,3 +138,28 @@ class Event(Model):
 
     def __repr__(self) -> str:
         return f"<Event {self.id} {self.kind} {self.outcome}>"
+
+
+class Token(Model):
+    """A single-use link sent by email. Only the SHA-256 of its random token is stored.
+
+    ``purpose`` says which flow it serves; ``email`` is the address it is bound to (the one
+    being confirmed, or the account's address when the link was sent); ``session_id`` names
+    the session a "was this you?" link signs out.
+    """
+
+    __tablename__ = "gatehouse_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    session_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<Token {self.id} {self.purpose} of user {self.user_id}>"

@@ -7,7 +7,7 @@ row, which makes a cookie copied earlier worthless (unlike Flask's signed-cookie
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ _RESOLVE = (
     select(
         *User.__table__.columns,
         UserSession.id.label("session_id"),
+        UserSession.authenticated_at,
         UserSession.last_seen_at,
         UserSession.expires_at,
         UserSession.remembered,
@@ -91,6 +92,7 @@ def start(user: User, *, remember: bool) -> UserSession:
         token_hash=_digest(token),
         user_id=user.id,
         created_at=now,
+        authenticated_at=now,
         last_seen_at=now,
         expires_at=now + lifetime,
         remembered=remember,
@@ -105,6 +107,7 @@ def start(user: User, *, remember: bool) -> UserSession:
     session.add(record)
     session.flush()
     g.gatehouse_session_id = record.id
+    g.gatehouse_authenticated_at = now
 
     @after_this_request
     def set_cookie(response: Response) -> Response:
@@ -156,6 +159,7 @@ def load_user(_request: object = None) -> User | None:
         )
         session.commit()
     g.gatehouse_session_id = session_id
+    g.gatehouse_authenticated_at = fields["authenticated_at"]
     # The row already holds every column: attach it as a loaded user, with no second query
     # (merge returns the instance already in the session's identity map, if there is one).
     user = User(**{key: fields[key] for key in _USER_COLUMNS})
@@ -167,6 +171,41 @@ def current_id() -> int | None:
     """The id of the session behind this request, once the user has been loaded."""
     session_id: int | None = g.get("gatehouse_session_id")
     return session_id
+
+
+def is_recently_authenticated() -> bool:
+    """True when this request's session entered the password within
+    GATEHOUSE_REAUTHENTICATE_AFTER (checked before sensitive changes)."""
+    authenticated_at: datetime | None = g.get("gatehouse_authenticated_at")
+    if authenticated_at is None:
+        return False
+    window: timedelta = current_app.config["GATEHOUSE_REAUTHENTICATE_AFTER"]
+    return utcnow() - authenticated_at < window
+
+
+def reauthenticated() -> None:
+    """Record that the password was just entered again, and rotate the session's token
+    (a token seen before the re-authentication does not carry the new trust)."""
+    session_id = current_id()
+    if session_id is None:
+        return
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session = db().session
+    session.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id)
+        .values(token_hash=_digest(token), authenticated_at=now, last_seen_at=now)
+    )
+    session.commit()
+    g.gatehouse_authenticated_at = now
+    record = session.get_one(UserSession, session_id)
+    max_age = record.expires_at - now if record.remembered else None
+
+    @after_this_request
+    def set_cookie(response: Response) -> Response:
+        response.set_cookie(cookie_name(), token, max_age=max_age, **cookie_options())
+        return response
 
 
 def _forget_cookie() -> None:

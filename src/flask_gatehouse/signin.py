@@ -2,20 +2,23 @@
 
 from dataclasses import dataclass
 
-from flask import session
+from flask import current_app, session
 from flask_login import logout_user
 
-from . import audit, sessions, throttle, users
+from . import audit, mail, registration, sessions, throttle, tokens, users
+from .database import db
 from .identity import InvalidIdentity, normalize_email
-from .models import User
+from .models import User, UserSession
 
 
 @dataclass(frozen=True)
 class SignIn:
-    """How a login attempt ended: a user, or None and, when locked, seconds to wait."""
+    """How a login attempt ended: a user, or None and, when locked, seconds to wait, or
+    whether the right password was refused because the address is not confirmed yet."""
 
     user: User | None
     retry_after: int | None = None
+    unconfirmed: bool = False
 
 
 def _identifier(raw_email: str) -> str | None:
@@ -44,12 +47,36 @@ def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
         audit.record("login", "failure", identifier=_identifier(raw_email))
         return SignIn(None)
     throttle.clear_lockout(raw_email)
+    if registration.needs_confirmation(user):
+        audit.record("login", "failure", user=user, detail="email not confirmed")
+        return SignIn(None, unconfirmed=True)
+    new_device = not throttle.is_known_device(raw_email)
     throttle.remember_device(raw_email)
     # A fresh Flask session (and so a fresh CSRF token) for the signed-in browser.
     session.clear()
-    sessions.start(user, remember=remember)
+    record = sessions.start(user, remember=remember)
+    first_login = user.last_login_at is None
+    user.last_login_at = record.created_at
     audit.record("login", "success", user=user)  # commits the new session with its event
+    if new_device and not first_login and current_app.config["GATEHOUSE_NOTIFY_NEW_DEVICE"]:
+        _notify_new_device(user, record)
     return SignIn(user)
+
+
+def _notify_new_device(user: User, record: UserSession) -> None:
+    """Tell the owner about a sign-in from a browser never used on the account, with a link
+    that signs that session out and starts a password reset if it was not them."""
+    token = tokens.issue("secure", user, session_id=record.id)
+    db().session.commit()
+    mail.send(
+        "new_device",
+        user.email,
+        username=user.username,
+        device=record.device,
+        ip=record.ip,
+        time=record.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        secure_link=mail.link("gatehouse.secure_account", token=token),
+    )
 
 
 def sign_out(user: User) -> None:

@@ -22,6 +22,7 @@ from functools import lru_cache
 from flask import Flask, Response, after_this_request, current_app, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 from limits import RateLimitItem, parse, parse_many
 
@@ -64,6 +65,24 @@ def signup_email_limit() -> str:
     return str(current_app.config["GATEHOUSE_SIGNUP_EMAIL_LIMIT"])
 
 
+def email_request_ip_limit() -> str:
+    return str(current_app.config["GATEHOUSE_EMAIL_REQUEST_IP_LIMIT"])
+
+
+def email_request_address_limit() -> str:
+    return str(current_app.config["GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"])
+
+
+def account_change_limit() -> str:
+    return str(current_app.config["GATEHOUSE_ACCOUNT_CHANGE_LIMIT"])
+
+
+def account_key() -> str:
+    """``key_func`` for limits per signed-in account (the client IP before sign-in)."""
+    user_id: str | None = current_user.get_id()
+    return f"user:{user_id}" if user_id else get_remote_address()
+
+
 def failed(response: Response) -> bool:
     """``deduct_when`` for login: only refused credentials (a 400 form) count."""
     return response.status_code == 400
@@ -85,12 +104,13 @@ def identifier_key(raw: str) -> str:
 
 
 def submitted_email_key() -> str:
-    """``key_func`` for per-address sign-up limits: the form's (or JSON body's) email."""
+    """``key_func`` for per-address limits: the form's (or JSON body's) email. Each route
+    keeps its own counters (Flask-Limiter scopes a route's limits by its endpoint)."""
     value = request.form.get("email")
     if value is None and request.is_json:
         body = request.get_json(silent=True)
         value = body.get("email") if isinstance(body, dict) else None
-    return "signup:" + identifier_key(value if isinstance(value, str) else "")
+    return "email:" + identifier_key(value if isinstance(value, str) else "")
 
 
 @lru_cache(maxsize=16)
@@ -163,6 +183,11 @@ def _known_device(identifier: str) -> str | None:
     if not isinstance(data, list) or len(data) != 2 or data[0] != identifier[:32]:
         return None
     return str(data[1])
+
+
+def is_known_device(raw_identifier: str) -> bool:
+    """True when this browser has signed in to the account before (its device cookie)."""
+    return _known_device(identifier_key(raw_identifier)) is not None
 
 
 def remember_device(raw_identifier: str) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .database import db
 from .identity import InvalidIdentity, normalize_email, normalize_username
-from .models import User
+from .models import User, utcnow
 
 _LEGACY_PREFIXES = ("scrypt:", "pbkdf2:")
 
@@ -38,14 +38,16 @@ def _read_rows(path: Path) -> list[tuple[object, object, object, object]]:
     return rows
 
 
-def import_tutorial_db(path: Path) -> ImportReport:
-    """Add every usable row of ``path``'s ``users`` table in one transaction.
+def import_tutorial_db(path: Path, *, trust_emails: bool = False) -> ImportReport:
+    """Add every usable row of ``path``'s ``users`` table in one transaction, with their
+    addresses unconfirmed unless ``trust_emails``.
 
     Rows are skipped, and reported, when the email is invalid or already taken (also by an
     earlier row that normalises to the same address), the username is unusable, or the
     password hash is not a werkzeug scrypt/pbkdf2 hash.
     """
     report = ImportReport()
+    confirmed_at = utcnow() if trust_emails else None
     session = db().session
     taken = set(session.scalars(select(User.email)))
     for row_id, raw_email, raw_username, password_hash in _read_rows(path):
@@ -62,7 +64,14 @@ def import_tutorial_db(path: Path) -> ImportReport:
         if not isinstance(password_hash, str) or not password_hash.startswith(_LEGACY_PREFIXES):
             report.skipped.append(f"{where}: unsupported password hash")
             continue
-        session.add(User(email=email, username=username, password_hash=password_hash))
+        session.add(
+            User(
+                email=email,
+                username=username,
+                password_hash=password_hash,
+                email_confirmed_at=confirmed_at,
+            )
+        )
         taken.add(email)
         report.imported += 1
     session.commit()

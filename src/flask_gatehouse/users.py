@@ -3,10 +3,10 @@
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, sessions, throttle
+from . import audit, mail, sessions, throttle, tokens
 from .database import db
 from .identity import InvalidIdentity, normalize_email
-from .models import User
+from .models import User, utcnow
 from .passwords import hash_password, verify_password
 
 
@@ -19,14 +19,20 @@ def find_by_email(raw_email: str) -> User | None:
     return db().session.scalar(select(User).where(User.email == email))
 
 
-def register(*, email: str, username: str, password: str) -> User | None:
+def register(*, email: str, username: str, password: str, confirmed: bool = False) -> User | None:
     """Create an account; None when the address is taken.
 
-    ``email`` and ``username`` must already be normalised. The password is hashed before the
+    ``email`` and ``username`` must already be normalised; ``confirmed`` marks the address
+    as proven (an operator vouches for it) instead of waiting for the confirmation link. The password is hashed before the
     insert, so a taken address costs the same time as a new one, and the database's unique
     constraint (not a prior SELECT) decides races between parallel sign-ups.
     """
-    user = User(email=email, username=username, password_hash=hash_password(password))
+    user = User(
+        email=email,
+        username=username,
+        password_hash=hash_password(password),
+        email_confirmed_at=utcnow() if confirmed else None,
+    )
     session = db().session
     session.add(user)
     try:
@@ -55,12 +61,20 @@ def authenticate(raw_email: str, password: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Store a new password, end every session and lift any lockout of the account."""
+    """Store a new password, void outstanding reset links, end every session, lift any
+    lockout of the account, and tell the owner by email."""
     user.password_hash = hash_password(password)
+    tokens.void(user, "reset")
     db().session.commit()
     sessions.revoke_all(user)
     throttle.clear_lockout(user.email)
     audit.record("password_changed", "success", user=user)
+    mail.send(
+        "password_changed",
+        user.email,
+        username=user.username,
+        reset_link=mail.link("gatehouse.forgot_password"),
+    )
 
 
 def set_active(user: User, active: bool) -> None:

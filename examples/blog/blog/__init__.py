@@ -1,7 +1,8 @@
 """The tutorial's blog behind a login, built on Gatehouse as any host app would use it.
 
 Configuration comes from ``FLASK_*`` environment variables (``app.config.from_prefixed_env``),
-e.g. ``FLASK_SECRET_KEY``, ``FLASK_SQLALCHEMY_DATABASE_URI``, ``FLASK_GATEHOUSE_COOKIE_SECURE``.
+e.g. ``FLASK_SECRET_KEY``, ``FLASK_SQLALCHEMY_DATABASE_URI``, ``FLASK_GATEHOUSE_BASE_URL``,
+``FLASK_MAIL_SERVER``.
 """
 
 import secrets
@@ -30,8 +31,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     if test_config is not None:
         app.config.from_mapping(test_config)
-    if not app.config.get("SECRET_KEY") and app.debug:
-        app.config["SECRET_KEY"] = _instance_secret_key(app)
+    if app.debug:
+        # Development on this machine: a kept random key, links to the local server, and
+        # mail kept in the dev mailbox (/dev/mailbox) unless an SMTP server is configured.
+        if not app.config.get("SECRET_KEY"):
+            app.config["SECRET_KEY"] = _instance_secret_key(app)
+        app.config.setdefault("GATEHOUSE_BASE_URL", "http://localhost:5000")
+        app.config.setdefault("GATEHOUSE_DEV_MAILBOX", "MAIL_SERVER" not in app.config)
 
     db.init_app(app)
     migrate.init_app(app, db)

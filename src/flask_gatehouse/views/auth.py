@@ -1,11 +1,11 @@
-"""Sign-up, login and logout: thin views over ``users`` and the ``signin`` flows."""
+"""Sign-up, login and logout: thin views over the ``registration`` and ``signin`` flows."""
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import audit, throttle, users
-from ..forms import ConfirmForm, LoginForm, RegisterForm
+from .. import audit, registration, throttle
+from ..forms import ConfirmForm, EmailRequestForm, LoginForm, RegisterForm
 from ..passwords import password_rules
 from ..redirects import safe_next
 from ..signin import sign_in, sign_out
@@ -31,14 +31,14 @@ def register() -> ResponseReturnValue:
     if form.validate_on_submit():
         # A taken address gets the same answer as a new one: the page must not tell a
         # stranger which addresses have accounts.
-        user = users.register(
+        registration.sign_up(
             email=form.clean_email, username=form.clean_username, password=form.password.data or ""
         )
-        if user is None:
-            audit.record("register", "failure", identifier=form.clean_email, detail="email taken")
+        if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
+            flash("Your account is ready. Sign in to continue.", "success")
         else:
-            audit.record("register", "success", user=user)
-        flash("Your account is ready. Sign in to continue.", "success")
+            # No address in the message: flashes travel in Flask's readable session cookie.
+            flash("Check your inbox: we sent you a link to confirm your address.", "success")
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/register.html", form=form, rules=password_rules()), status
@@ -55,6 +55,12 @@ def login() -> ResponseReturnValue:
         )
         if result.user is not None:
             return redirect(_after_login_url())
+        if result.unconfirmed:
+            resend = EmailRequestForm(formdata=None, email=form.email.data)
+            form.form_errors.append(
+                "Confirm your email address first: follow the link we sent you."
+            )
+            return render_template("gatehouse/login.html", form=form, resend=resend), 403
         if result.retry_after is not None:
             minutes = max(1, round(result.retry_after / 60))
             form.form_errors.append(
