@@ -23,9 +23,10 @@ def register(*, email: str, username: str, password: str, confirmed: bool = Fals
     """Create an account; None when the address is taken.
 
     ``email`` and ``username`` must already be normalised; ``confirmed`` marks the address
-    as proven (an operator vouches for it) instead of waiting for the confirmation link. The password is hashed before the
-    insert, so a taken address costs the same time as a new one, and the database's unique
-    constraint (not a prior SELECT) decides races between parallel sign-ups.
+    as proven (an operator vouches for it) instead of waiting for the confirmation link.
+    The password is hashed before the insert, so a taken address costs the same time as a
+    new one, and the database's unique constraint (not a prior SELECT) decides races
+    between parallel sign-ups.
     """
     user = User(
         email=email,
