@@ -9,8 +9,9 @@ from flask.testing import FlaskClient
 from flask_login import current_user
 from flask_sqlalchemy import SQLAlchemy
 
-from flask_gatehouse import Gatehouse, Model, login_required
+from flask_gatehouse import Gatehouse, Model, login_required, mail
 from tests.conftest import PASSWORD, TEST_CONFIG, csrf_token
+from tests.smtp import Mailbox, SMTPServer, link_path
 
 
 def minimal_host(database_url: str, **config: Any) -> tuple[Flask, SQLAlchemy]:
@@ -30,12 +31,13 @@ def minimal_host(database_url: str, **config: Any) -> tuple[Flask, SQLAlchemy]:
 
 
 @pytest.fixture
-def host(database_url: str) -> Iterator[Any]:
-    """Build minimal hosts on a fresh database; dispose their engines after."""
+def host(database_url: str, smtp_server: SMTPServer) -> Iterator[Any]:
+    """Build minimal hosts on a fresh database, mailing the test SMTP server; dispose their
+    engines after."""
     built: list[tuple[Flask, SQLAlchemy]] = []
 
     def make(**config: Any) -> Flask:
-        app, db = minimal_host(database_url, **config)
+        app, db = minimal_host(database_url, MAIL_PORT=smtp_server.port, **config)
         if not built:
             with app.app_context():
                 db.drop_all()
@@ -44,13 +46,15 @@ def host(database_url: str) -> Iterator[Any]:
         return app
 
     yield make
+    assert mail.wait_until_sent()
     for app, db in built:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
 
 
-def register(client: FlaskClient, prefix: str = "") -> str:
+def register(client: FlaskClient, mailbox: Mailbox, prefix: str = "") -> str:
+    """Sign up as hana and follow the confirmation link; where sign-up redirected to."""
     form = {
         "csrf_token": csrf_token(client.get(f"{prefix}/register")),
         "email": "hana@example.com",
@@ -59,6 +63,10 @@ def register(client: FlaskClient, prefix: str = "") -> str:
     }
     response = client.post(f"{prefix}/register", data=form)
     assert response.status_code == 302, response.text
+    (message,) = mailbox.wait_for(1)
+    confirm = link_path(message, f"{prefix}/confirm/")
+    confirmed = client.post(confirm, data={"csrf_token": csrf_token(client.get(confirm))})
+    assert confirmed.status_code == 302
     return response.headers["Location"]
 
 
@@ -69,18 +77,18 @@ def sign_in(client: FlaskClient, url: str) -> str:
     return response.headers["Location"]
 
 
-def test_minimal_host_works_end_to_end(host: Any) -> None:
+def test_minimal_host_works_end_to_end(host: Any, mailbox: Mailbox) -> None:
     client = host().test_client()
     to_login = client.get("/dashboard")
     assert to_login.status_code == 302
-    assert register(client) == "/login"
+    assert register(client, mailbox) == "/login"
     assert sign_in(client, to_login.headers["Location"]) == "/dashboard"
     assert client.get("/dashboard").text == "Dashboard of hana"
 
 
-def test_minimal_host_lands_on_its_root_without_next(host: Any) -> None:
+def test_minimal_host_lands_on_its_root_without_next(host: Any, mailbox: Mailbox) -> None:
     client = host().test_client()
-    register(client)
+    register(client, mailbox)
     assert sign_in(client, "/login") == "/"
 
 
@@ -95,13 +103,13 @@ def test_constructor_form_works_too(database_url: str) -> None:
         db.engine.dispose()
 
 
-def test_url_prefix_mounts_every_page_under_it(host: Any) -> None:
+def test_url_prefix_mounts_every_page_under_it(host: Any, mailbox: Mailbox) -> None:
     client = host(GATEHOUSE_URL_PREFIX="/auth").test_client()
     assert client.get("/login").status_code == 404
     assert client.get("/register").status_code == 404
     to_login = client.get("/dashboard")
     assert to_login.headers["Location"].startswith("/auth/login?next=")
-    assert register(client, "/auth") == "/auth/login"
+    assert register(client, mailbox, "/auth") == "/auth/login"
     assert sign_in(client, to_login.headers["Location"]) == "/dashboard"
     assert client.get("/auth/account").status_code == 200
     assert client.get("/auth/logout").status_code == 200
@@ -120,9 +128,11 @@ def test_body_size_limit_defaults_to_one_mebibyte_and_respects_the_host(host: An
     assert host(MAX_CONTENT_LENGTH=4096).config["MAX_CONTENT_LENGTH"] == 4096
 
 
-def test_plain_http_development_drops_the_host_prefix_and_secure(host: Any) -> None:
+def test_plain_http_development_drops_the_host_prefix_and_secure(
+    host: Any, mailbox: Mailbox
+) -> None:
     client = host(GATEHOUSE_COOKIE_SECURE=False).test_client()
-    register(client)
+    register(client, mailbox)
     response = client.post(
         "/login",
         data={

@@ -96,7 +96,10 @@ def test_pages_answer_503_while_the_database_is_down_and_recover(
 
     with outage_app.app_context():
         users.register(
-            email="reader@example.com", username="reader", password="a long passphrase here"
+            email="reader@example.com",
+            username="reader",
+            password="a long passphrase here",
+            confirmed=True,
         )
     reader, visitor = outage_app.test_client(), outage_app.test_client()
     assert login(reader, "reader@example.com", "a long passphrase here").status_code == 302

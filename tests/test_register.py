@@ -23,6 +23,7 @@ from werkzeug.test import TestResponse
 
 from flask_gatehouse import User
 from tests.conftest import PASSWORD, csrf_token, user_row
+from tests.smtp import Mailbox, link_path
 
 GOOD = {"email": "bob@example.com", "username": "bob", "password": PASSWORD}
 
@@ -80,7 +81,9 @@ def test_sign_up_redirects_to_login_with_a_message(app: Flask, client: FlaskClie
     response = sign_up(client, email="Alice@EXAMPLE.com", username="alice")
     assert response.status_code == 302
     assert response.headers["Location"] == "/login"
-    assert "Your account is ready. Sign in to continue." in flashes(client.get("/login").text)
+    assert "Check your inbox: we sent you a link to confirm your address." in flashes(
+        client.get("/login").text
+    )
     row = user_row(app, "alice@example.com")
     assert row is not None
     assert row.username == "alice"
@@ -88,8 +91,11 @@ def test_sign_up_redirects_to_login_with_a_message(app: Flask, client: FlaskClie
     assert PASSWORD not in row.password_hash
 
 
-def test_new_account_can_sign_in(client: FlaskClient) -> None:
+def test_new_account_can_sign_in_once_confirmed(client: FlaskClient, mailbox: Mailbox) -> None:
     sign_up(client)
+    (message,) = mailbox.wait_for(1)
+    confirm = link_path(message, "/confirm/")
+    client.post(confirm, data={"csrf_token": csrf_token(client.get(confirm))})
     form = {"csrf_token": csrf_token(client.get("/login")), **GOOD}
     assert client.post("/login", data=form).headers["Location"] == "/blogs"
     assert "Hi bob" in client.get("/blogs").text

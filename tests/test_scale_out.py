@@ -32,6 +32,7 @@ from flask import Flask
 
 from flask_gatehouse import User, throttle
 from tests.conftest import PASSWORD, TEST_CONFIG
+from tests.smtp import Mailbox, SMTPServer
 
 PG_URL = os.environ.get(
     "GATEHOUSE_SCALE_OUT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test"
@@ -77,8 +78,9 @@ def shared_app() -> Iterator[Flask]:
 
 
 @pytest.fixture(scope="module")
-def running_servers(shared_app: Flask) -> Iterator[list[str]]:
-    """Two gunicorn app servers (two workers each); yields their base URLs."""
+def running_servers(shared_app: Flask, smtp_server: SMTPServer) -> Iterator[list[str]]:
+    """Two gunicorn app servers (two workers each) mailing the test SMTP server; yields
+    their base URLs."""
     with shared_app.app_context():
         db.drop_all()
         db.create_all()
@@ -90,6 +92,9 @@ def running_servers(shared_app: Flask) -> Iterator[list[str]]:
         "FLASK_GATEHOUSE_ARGON2_TIME_COST": "1",
         "FLASK_GATEHOUSE_ARGON2_MEMORY_COST": "8",
         "FLASK_GATEHOUSE_SIGNUP_EMAIL_LIMIT": '"100 per hour"',
+        "FLASK_GATEHOUSE_BASE_URL": "https://gatehouse.test",
+        "FLASK_MAIL_SERVER": "127.0.0.1",
+        "FLASK_MAIL_PORT": str(smtp_server.port),
     }
     ports = [free_port(), free_port()]
     processes = [
@@ -162,7 +167,7 @@ def register(app: Flask, email: str) -> None:
     from flask_gatehouse import users
 
     with app.app_context():
-        users.register(email=email, username="reader", password=PASSWORD)
+        users.register(email=email, username="reader", password=PASSWORD, confirmed=True)
 
 
 def test_a_session_opened_on_one_server_works_and_ends_on_both(
@@ -194,7 +199,7 @@ def test_lockout_counts_are_shared(shared_app: Flask, servers: list[str]) -> Non
 
 
 def test_parallel_sign_ups_across_servers_make_one_account(
-    shared_app: Flask, servers: list[str]
+    shared_app: Flask, servers: list[str], mailbox: Mailbox
 ) -> None:
     barrier = threading.Barrier(8)
     fields = {"email": "race@example.com", "username": "racer", "password": PASSWORD}
@@ -216,6 +221,10 @@ def test_parallel_sign_ups_across_servers_make_one_account(
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(sign_up, range(8)))
     assert statuses == [302] * 8
+    # One confirmation link for the account made, seven "you already have an account" mails.
+    subjects = sorted(str(message["Subject"]) for message in mailbox.wait_for(8))
+    assert subjects.count("Someone tried to sign up with your address") == 7
+    assert sum(subject.startswith("Confirm your email") for subject in subjects) == 1
     with shared_app.app_context():
         count = db.session.scalar(
             sa.select(sa.func.count()).select_from(User).where(User.email == "race@example.com")
