@@ -257,6 +257,9 @@ def _gatehouse_prepare(tmp: Path) -> dict[str, str]:
         # A "bench-" prefix keeps from_prefixed_env from reading the key as a JSON number.
         "FLASK_SECRET_KEY": f"bench-{secrets.token_hex(32)}",
         "FLASK_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'bench.db'}",
+        "FLASK_GATEHOUSE_BASE_URL": "http://localhost:5000",
+        # Mail is rendered in the background as usual, then dropped (no SMTP server here).
+        "FLASK_MAIL_BACKEND": "dummy",
     }
     flask = [sys.executable, "-m", "flask", "--app", "blog"]
     create_user = ["gatehouse", "create-user", "--email", EMAIL, "--username", USERNAME]

@@ -111,6 +111,9 @@ def gatehouse_env(population: Population, secret_key: str) -> dict[str, str]:
     return {
         "FLASK_SECRET_KEY": secret_key,
         "FLASK_SQLALCHEMY_DATABASE_URI": population.uri,
+        "FLASK_GATEHOUSE_BASE_URL": "http://localhost:5000",
+        # Mail is rendered in the background as usual, then dropped (no SMTP server here).
+        "FLASK_MAIL_BACKEND": "dummy",
     }
 
 
@@ -135,13 +138,24 @@ def create_schema(population: Population, secret_key: str) -> None:
 def _rows(population: Population, password_hash: str) -> Iterator[tuple[object, ...]]:
     for number in range(1, population.users + 1):
         if population.app == "gatehouse":
-            yield (number, email(number), username(number), password_hash, 1, CREATED_AT)
+            yield (
+                number,
+                email(number),
+                username(number),
+                password_hash,
+                1,
+                CREATED_AT,
+                CREATED_AT,
+            )
         else:
             yield (number, email(number), username(number), password_hash)
 
 
 _COLUMNS = {
-    "gatehouse": ("gatehouse_users", "id, email, username, password_hash, active, created_at"),
+    "gatehouse": (
+        "gatehouse_users",
+        "id, email, username, password_hash, active, created_at, email_confirmed_at",
+    ),
     "tutorial": ("users", "id, email, username, password_hash"),
 }
 
@@ -165,7 +179,11 @@ def _fill_sqlite(population: Population, password_hash: str) -> None:
 
 def _fill_postgres(population: Population, password_hash: str) -> None:
     table, columns = _COLUMNS[population.app]
-    extra = ", true, %(created)s::timestamp" if population.app == "gatehouse" else ""
+    extra = (
+        ", true, %(created)s::timestamp, %(created)s::timestamp"
+        if population.app == "gatehouse"
+        else ""
+    )
     insert = (
         f"INSERT INTO {table} ({columns}) "  # noqa: S608 (constants)
         f"SELECT n, 'user' || n || '@example.com', 'user' || n, %(hash)s{extra} "

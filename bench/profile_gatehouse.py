@@ -49,6 +49,8 @@ def gatehouse_client(tmp: Path) -> Any:
     _clear_flask_env()
     os.environ["FLASK_SECRET_KEY"] = f"bench-{secrets.token_hex(32)}"
     os.environ["FLASK_SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp / 'bench.db'}"
+    os.environ["FLASK_GATEHOUSE_BASE_URL"] = "http://localhost:5000"
+    os.environ["FLASK_MAIL_BACKEND"] = "dummy"
     flask = [sys.executable, "-m", "flask", "--app", "blog"]
     create_user = ["gatehouse", "create-user", "--email", EMAIL, "--username", USERNAME]
     for args in (["db", "upgrade"], [*create_user, "--password", PASSWORD]):
