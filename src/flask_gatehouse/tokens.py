@@ -40,12 +40,13 @@ def issue(
     purpose: Purpose, user: User, *, email: str | None = None, session_id: int | None = None
 ) -> str:
     """Store a new link for ``user`` (bound to ``email``, by default the account's address)
-    and return its token. Expired links of every user are deleted on the way. Joins the
+    and return its token. The user's expired links are deleted on the way (only the user's:
+    parallel requests for different users then never wait on each other's rows). Joins the
     current transaction: the caller commits."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session = db().session
-    session.execute(delete(Token).where(Token.expires_at <= now))
+    session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_at <= now))
     session.add(
         Token(
             token_hash=_digest(token),
