@@ -38,7 +38,8 @@ def init_app(app: Flask) -> None:
     """Set up Flask-Mailman for ``app`` unless the host already did.
 
     The dev mailbox swaps the SMTP backend for Flask-Mailman's file backend, writing each
-    message to the instance folder, where ``/dev/mailbox`` reads them.
+    message to MAIL_FILE_PATH (the instance folder's ``mailbox`` unless set), where
+    ``/dev/mailbox`` reads them.
     """
     config = app.config
     if config["GATEHOUSE_DEV_MAILBOX"]:
@@ -48,7 +49,7 @@ def init_app(app: Flask) -> None:
                 "debug mode. Configure MAIL_SERVER instead."
             )
         config["MAIL_BACKEND"] = "file"
-        config["MAIL_FILE_PATH"] = dev_mailbox_path(app)
+        config.setdefault("MAIL_FILE_PATH", os.path.join(app.instance_path, "mailbox"))
     # Without a timeout a hung SMTP server would hold the sending thread forever.
     config.setdefault("MAIL_TIMEOUT", 10)
     if "mailman" not in app.extensions:
@@ -56,8 +57,10 @@ def init_app(app: Flask) -> None:
 
 
 def dev_mailbox_path(app: Flask) -> str:
-    """The folder the dev mailbox keeps messages in."""
-    return os.path.join(app.instance_path, "mailbox")
+    """The folder the dev mailbox keeps messages in (MAIL_FILE_PATH, by default the
+    instance folder's ``mailbox``)."""
+    path: str = app.config["MAIL_FILE_PATH"]
+    return path
 
 
 def link(endpoint: str, **values: Any) -> str:
@@ -158,7 +161,11 @@ class _Outbox:
     def _deliver(self, job: _Job) -> None:
         config = job.app.config
         try:
-            render(job.template, job.to, **job.context).send()
+            message = render(job.template, job.to, **job.context)
+            # Our own connection, closed however the send ends (Flask-Mailman's
+            # EmailMessage.send leaves it open when the server refuses the message).
+            with job.app.extensions["mailman"].get_connection() as connection:
+                connection.send_messages([message])
         except (smtplib.SMTPException, OSError) as error:
             job.attempt += 1
             if job.attempt < config["GATEHOUSE_MAIL_ATTEMPTS"]:
