@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_gatehouse.models import Event, UserSession, utcnow
+from flask_gatehouse.models import Event, User, UserSession, utcnow
 from tests.conftest import PASSWORD, csrf_token, login, logout, user_row
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -294,6 +294,10 @@ def history(app: Flask, user: Any, user_factory: Any) -> dict[str, Any]:
     bob = user_factory(email="bob@example.com", username="bob")
     old = utcnow() - timedelta(days=10)
     with app.app_context():
+        # Alice's account is older than her old failure (an account's history only covers
+        # unattributed events from its own lifetime).
+        alice = db.session.get(User, user.id)
+        alice.created_at = old - timedelta(days=1)
         db.session.add(
             Event(
                 created_at=old,

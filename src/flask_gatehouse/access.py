@@ -1,4 +1,4 @@
-"""Access control for views: the protected-page decorator and what unauthenticated users see."""
+"""Access control for views: the protected-page decorators and what unauthenticated users see."""
 
 from collections.abc import Callable
 from functools import wraps
@@ -7,6 +7,8 @@ from typing import ParamSpec, TypeVar
 from flask import jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+
+from . import sessions
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,6 +30,20 @@ def login_required(view: Callable[P, R]) -> Callable[P, R | ResponseReturnValue]
     return wrapped
 
 
+def recent_login_required(view: Callable[P, R]) -> Callable[P, R | ResponseReturnValue]:
+    """Let only sessions that entered the password within GATEHOUSE_REAUTHENTICATE_AFTER reach
+    ``view`` (implies ``login_required``): a session cookie stolen or left open an hour ago
+    must not be enough to change the password or the address, or to delete the account."""
+
+    @wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R | ResponseReturnValue:
+        if not sessions.is_recently_authenticated():
+            return reauthentication_required()
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)
+
+
 def wants_json() -> bool:
     """True for API clients: a JSON body, or JSON preferred over HTML."""
     if request.is_json:
@@ -43,3 +59,16 @@ def unauthorized() -> ResponseReturnValue:
     return redirect(
         url_for("gatehouse.login", next=request.script_root + request.full_path.rstrip("?"))
     )
+
+
+def reauthentication_required() -> ResponseReturnValue:
+    """Send browsers to enter the password again and come back, API clients a 401.
+
+    A POST cannot be replayed after the detour, so it comes back to its page's GET URL
+    (which is the same path for every form Gatehouse protects this way).
+    """
+    if wants_json():
+        message = "Enter your password again to continue: this action needs a recent sign-in."
+        return jsonify(error={"code": 401, "message": message}), 401
+    back = request.full_path.rstrip("?") if request.method == "GET" else request.path
+    return redirect(url_for("gatehouse.reauthenticate", next=request.script_root + back))

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 
 from flask import current_app, has_request_context
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from . import client
 from .database import db
@@ -73,16 +73,27 @@ def recent(
     user: User | None = None,
     since: datetime | None = None,
     kind: str | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
 ) -> list[Event]:
-    """Newest events first, filtered by user, start time and kind.
+    """Newest events first, filtered by user, start time and kind (``limit=None``: all).
 
     A user's events include failed logins typed with their address (those have no user id,
-    since the password check never says whose account it was).
+    since the password check never says whose account it was), but only from this account's
+    lifetime: an address freed by an email change or a deletion and taken by a new account
+    must not hand it the earlier owner's history.
     """
     query = select(Event).order_by(Event.created_at.desc(), Event.id.desc()).limit(limit)
     if user is not None:
-        query = query.where(or_(Event.user_id == user.id, Event.identifier == user.email))
+        query = query.where(
+            or_(
+                Event.user_id == user.id,
+                and_(
+                    Event.user_id.is_(None),
+                    Event.identifier == user.email,
+                    Event.created_at >= user.created_at,
+                ),
+            )
+        )
     if since is not None:
         query = query.where(Event.created_at >= since)
     if kind is not None:

@@ -1,5 +1,9 @@
-"""Account operations shared by the views and the CLI: register, authenticate, (de)activate."""
+"""Account operations shared by the views and the CLI: register, authenticate, re-check a
+password, (de)activate, delete."""
 
+from dataclasses import dataclass
+
+from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -61,6 +65,37 @@ def authenticate(raw_email: str, password: str) -> User | None:
     return user
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A signed-in user's password asked again: right or wrong, or refused unchecked while
+    the account is locked (``retry_after`` seconds to wait)."""
+
+    ok: bool
+    retry_after: int | None = None
+
+
+def check_password(user: User, password: str, *, action: str) -> PasswordCheck:
+    """Check the password before a sensitive ``action`` (the kind its audit events get).
+
+    The attempt is counted against the account's login lockout before the hash is checked,
+    so guessing through these forms is throttled exactly like guessing at the login page.
+    """
+    wait = throttle.reserve_login_attempt(user.email)
+    if wait is not None:
+        if throttle.first_refusal(user.email):
+            audit.record(action, "blocked", user=user, detail="locked out")
+        return PasswordCheck(False, retry_after=wait)
+    matches, new_hash = verify_password(user.password_hash, password)
+    if not matches:
+        audit.record(action, "failure", user=user, detail="wrong password")
+        return PasswordCheck(False)
+    throttle.clear_lockout(user.email)
+    if new_hash is not None:
+        user.password_hash = new_hash
+        db().session.commit()
+    return PasswordCheck(True)
+
+
 def set_password(user: User, password: str) -> None:
     """Store a new password, void outstanding reset links, end every session, lift any
     lockout of the account, and tell the owner by email."""
@@ -85,3 +120,18 @@ def set_active(user: User, active: bool) -> None:
     if not active:
         sessions.revoke_all(user)
     audit.record("activated" if active else "deactivated", "success", user=user)
+
+
+def delete(user: User) -> None:
+    """Delete the account and say goodbye by email.
+
+    One DELETE: the database removes its sessions and links with it (ON DELETE CASCADE) and
+    keeps its security events, unlinked (SET NULL); the ``account_deleted`` event names the
+    address and the former id, so the record outlives the account.
+    """
+    user_id, email, username = user.id, user.email, user.username
+    session = db().session
+    session.execute(delete_rows(User).where(User.id == user_id))
+    session.commit()
+    audit.record("account_deleted", "success", identifier=email, detail=f"user {user_id}")
+    mail.send("account_deleted", email, username=username)

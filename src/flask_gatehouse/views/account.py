@@ -1,10 +1,11 @@
-"""The account page: who is signed in, and where."""
+"""The account page: profile, email, password, sessions, activity, data and deletion in one
+place; and signing sessions out from it."""
 
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import audit, sessions
+from .. import audit, email_change, sessions
 from ..access import login_required
 from ..forms import ConfirmForm
 from ..models import User
@@ -20,6 +21,7 @@ def _user() -> User:
 def account() -> ResponseReturnValue:
     return render_template(
         "gatehouse/account.html",
+        pending_email=email_change.pending(_user()),
         sessions=sessions.active_for(_user()),
         current_session_id=sessions.current_id(),
         events=audit.recent(user=_user(), limit=20),

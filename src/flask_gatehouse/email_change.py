@@ -1,0 +1,112 @@
+"""Changing an account's email address: prove the new address, tell the old one.
+
+The address changes only when the link mailed to the new address is used, so a typo or a
+hijacked session cannot move the account to an address its owner does not read. The old
+address hears of the request and of the change, each time with a "this wasn't me" link that
+puts it back (``/secure/<token>``).
+
+A change link is valid only while the account still has the address it was requested from.
+Nothing extra is stored for that: every change of address voids the account's outstanding
+change links (here, and in the "this wasn't me" flow). A new address that belongs to another
+account gets the same answer as a free one, so the form tells nobody who has an account; the
+database's unique constraint refuses it when the link is used, and so decides races too.
+"""
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from . import audit, mail, tokens
+from .database import db
+from .models import Token, User, utcnow
+
+
+class AddressTaken(Exception):  # noqa: N818 - it names the situation, like InvalidIdentity
+    """The new address belongs to another account (which may have signed up meanwhile)."""
+
+
+def request_change(user: User, new_email: str) -> None:
+    """Mail a link to ``new_email`` (already normalised) and tell the current address, with a
+    link that cancels the change. A pending earlier request stops working."""
+    old_email = user.email
+    tokens.void(user, "change_email")
+    confirm_token = tokens.issue("change_email", user, email=new_email)
+    secure_token = tokens.issue("secure", user)
+    db().session.commit()
+    audit.record("email_change_requested", "success", user=user, detail=f"to {new_email}"[:255])
+    config = current_app.config
+    mail.send(
+        "email_change_confirm",
+        new_email,
+        username=user.username,
+        link=mail.link("gatehouse.confirm_email_change", token=confirm_token),
+        hours=_hours(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
+    )
+    mail.send(
+        "email_change_requested",
+        old_email,
+        username=user.username,
+        new_email=new_email,
+        secure_link=mail.link("gatehouse.secure_account", token=secure_token),
+        hours=_hours(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
+    )
+
+
+def confirm(token: str) -> User | None:
+    """Use a change link: the account, now with its new address, or None when the link is
+    not valid (unknown, expired, used, or requested before the address last changed).
+
+    Raises ``AddressTaken`` when another account has the address; the link is spent then too.
+    """
+    found = tokens.consume("change_email", token)
+    session = db().session
+    user = session.get(User, found.user_id) if found is not None else None
+    if found is None or user is None or not user.active:
+        session.commit()
+        return None
+    old_email = user.email
+    try:
+        # A savepoint, so that a refusal keeps the link spent.
+        with session.begin_nested():
+            user.email = found.email
+    except IntegrityError:
+        session.commit()
+        audit.record("email_changed", "failure", user=user, detail="address taken")
+        raise AddressTaken from None
+    user.email_confirmed_at = utcnow()
+    # Links mailed to the old address (a password reset above all) must not outlive it.
+    tokens.void(user, "reset", "change_email")
+    secure_token = tokens.issue("secure", user, email=old_email)
+    session.commit()
+    audit.record("email_changed", "success", user=user, detail=f"from {old_email}"[:255])
+    mail.send(
+        "email_changed",
+        old_email,
+        username=user.username,
+        new_email=user.email,
+        secure_link=mail.link("gatehouse.secure_account", token=secure_token),
+        days=_days(current_app.config["GATEHOUSE_SECURE_ACCOUNT_MAX_AGE"]),
+    )
+    return user
+
+
+def pending(user: User) -> str | None:
+    """The new address waiting for its link to be used, if any (for the account page)."""
+    email: str | None = db().session.scalar(
+        select(Token.email).where(
+            Token.user_id == user.id,
+            Token.purpose == "change_email",
+            Token.expires_at > utcnow(),
+        )
+    )
+    return email
+
+
+def _hours(lifetime: timedelta) -> int:
+    return round(lifetime.total_seconds() / 3600)
+
+
+def _days(lifetime: timedelta) -> int:
+    return round(lifetime.total_seconds() / 86400)

@@ -1,0 +1,69 @@
+"""Everything Gatehouse stores about an account, as JSON-ready data ("download my data").
+
+Secrets are left out: the password hash, and the hashes of session cookies and emailed links.
+Those would not tell the owner anything, and a copy of the file must not be a key to the
+account. The export says only whether a password is set.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from . import audit
+from .database import db
+from .models import Token, User, UserSession, utcnow
+
+
+def account_data(user: User) -> dict[str, Any]:
+    """The account's profile, sessions, security events and outstanding email links.
+
+    Every stored row is included, not only what the account page shows: expired sessions
+    and links not yet cleaned up, and every event kept (GATEHOUSE_AUDIT_RETENTION), among
+    them failed logins typed with the address.
+    """
+    session = db().session
+    sessions = session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id)
+    )
+    links = session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.id))
+    return {
+        "exported_at": utcnow().isoformat(),
+        "profile": {
+            "id": user.id,
+            "email": user.email,
+            "username": user.username,
+            "created_at": user.created_at.isoformat(),
+            "email_confirmed_at": _time(user.email_confirmed_at),
+            "last_login_at": _time(user.last_login_at),
+            "active": user.active,
+            "password_set": bool(user.password_hash),
+        },
+        "sessions": [
+            {
+                "created_at": record.created_at.isoformat(),
+                "last_password_entry_at": record.authenticated_at.isoformat(),
+                "last_seen_at": record.last_seen_at.isoformat(),
+                "expires_at": record.expires_at.isoformat(),
+                "remembered": record.remembered,
+                "ip": record.ip,
+                "device": record.device,
+                "user_agent": record.user_agent,
+            }
+            for record in sessions
+        ],
+        "security_events": [audit.as_dict(event) for event in audit.recent(user=user, limit=None)],
+        "email_links": [
+            {
+                "purpose": link.purpose,
+                "email": link.email,
+                "created_at": link.created_at.isoformat(),
+                "expires_at": link.expires_at.isoformat(),
+            }
+            for link in links
+        ],
+    }
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
