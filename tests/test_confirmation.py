@@ -116,6 +116,8 @@ def test_opening_the_link_asks_and_only_the_button_confirms(
         assert page.status_code == 200
         assert "Confirm that <strong>bob@example.com</strong> is your address." in page.text
         assert 'method="post"' in page.text
+        # The token is in the URL: no Referer header may carry it to another site.
+        assert page.headers["Referrer-Policy"] == "no-referrer"
     assert not is_confirmed(app, "bob@example.com")
     assert login(client, "bob@example.com").status_code == 403
 

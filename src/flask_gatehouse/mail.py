@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, g, has_request_context, render_template
 from flask_mailman import EmailMultiAlternatives, Mail
 from jinja2 import TemplateError
 
@@ -54,6 +54,7 @@ def init_app(app: Flask) -> None:
     config.setdefault("MAIL_TIMEOUT", 10)
     if "mailman" not in app.extensions:
         Mail().init_app(app)
+    app.teardown_request(_queue_request_mail)
 
 
 def dev_mailbox_path(app: Flask) -> str:
@@ -87,13 +88,26 @@ class _Job:
 
 
 def send(template: str, to: str, **context: Any) -> None:
-    """Queue the message ``template`` for ``to``; returns at once.
+    """Queue the message ``template`` for ``to``; returns at once (in a request, the message
+    is queued when the request ends).
 
     ``context`` must be plain values (strings, numbers): it is rendered later, in another
     thread, outside this request.
     """
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    _outbox.put(_Job(app, template, to, context))
+    job = _Job(app, template, to, context)
+    if has_request_context():
+        g.setdefault("gatehouse_mail", []).append(job)
+    else:
+        _outbox.put(job)
+
+
+def _queue_request_mail(_error: BaseException | None) -> None:
+    """``teardown_request``: hand the request's messages to the sending thread only now, so
+    it does not compete with the request for the interpreter while the request runs (that
+    would make a page that mails measurably slower than one that does not)."""
+    for job in g.pop("gatehouse_mail", ()):
+        _outbox.put(job)
 
 
 def render(template: str, to: str, **context: Any) -> EmailMultiAlternatives:
@@ -151,14 +165,19 @@ class _Outbox:
     def _run(self) -> None:
         while True:
             job = self._queue.get()
+            finished = True
             with job.app.app_context():
                 try:
-                    self._deliver(job)
+                    finished = self._deliver(job)
                 except Exception:  # the sending thread must outlive any bug (it is logged)
                     logger.exception("mail %s to %s lost", job.template, job.to)
-                    self._done()
+            # Counted as done only once the app context (and the database connection it may
+            # have used to record a loss) is released, so ``wait`` also waits for that.
+            if finished:
+                self._done()
 
-    def _deliver(self, job: _Job) -> None:
+    def _deliver(self, job: _Job) -> bool:
+        """Send ``job``; False when a retry is scheduled, True when it is sent or given up."""
         config = job.app.config
         try:
             message = render(job.template, job.to, **job.context)
@@ -183,13 +202,13 @@ class _Outbox:
                 timer = threading.Timer(delay, self.put, args=(job,))
                 timer.daemon = True
                 timer.start()
-                return
+                return False
             _report_lost(job, str(error))
         except TemplateError as error:
             _report_lost(job, f"template error: {error}")
         else:
             logger.info("mail %s sent to %s", job.template, job.to)
-        self._done()
+        return True
 
     def drain(self) -> None:
         """At exit: give queued mail a moment, then report what is left as lost."""

@@ -1,15 +1,93 @@
-"""Placeholder: being written."""
+"""Forgot password, reset links and "this wasn't me" links: thin views over ``recovery``.
 
-from typing import Any
+Emailed links open a page and only its POST acts, so mail scanners that fetch every link
+cannot spend them. (Pages with a token in their URL get ``Referrer-Policy: no-referrer``
+from ``headers.apply``.)
+"""
+
+from flask import flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+
+from .. import recovery, throttle
+from ..forms import ConfirmForm, EmailRequestForm, NewPasswordForm
+from ..passwords import password_rules
 
 
-def forgot_password(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def _link_invalid(what: str) -> ResponseReturnValue:
+    page = render_template(
+        "gatehouse/link_invalid.html",
+        what=what,
+        retry_label="Send a new reset link",
+        retry_form=EmailRequestForm(formdata=None),
+        retry_url=url_for("gatehouse.forgot_password"),
+    )
+    return page, 400
 
 
-def reset_password(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+@throttle.limiter.limit(
+    throttle.email_request_ip_limit, methods=["POST"], deduct_when=throttle.accepted
+)
+@throttle.limiter.limit(
+    throttle.email_request_address_limit,
+    key_func=throttle.submitted_email_key,
+    methods=["POST"],
+    deduct_when=throttle.accepted,
+)
+def forgot_password() -> ResponseReturnValue:
+    """One answer whether or not the address has an account."""
+    form = EmailRequestForm()
+    if form.validate_on_submit():
+        recovery.request_reset(form.email.data or "")
+        flash(
+            "If an account exists for that address, we've emailed a link to reset its password.",
+            "success",
+        )
+        return redirect(url_for("gatehouse.login"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("gatehouse/forgot_password.html", form=form), status
 
 
-def secure_account(*args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError
+def reset_password(token: str) -> ResponseReturnValue:
+    """The form is checked before the link is used: a refused password leaves it usable."""
+    user = recovery.reset_target(token)
+    if user is None:
+        return _link_invalid("password reset link")
+    form = NewPasswordForm(user)
+    if form.validate_on_submit():
+        if recovery.reset_password(token, form.password.data or "") is None:
+            return _link_invalid("password reset link")
+        flash("Your password has been changed. Sign in with your new password.", "success")
+        return redirect(url_for("gatehouse.login"))
+    status = 400 if form.is_submitted() else 200
+    page = render_template(
+        "gatehouse/reset_password.html", form=form, email=user.email, rules=password_rules()
+    )
+    return page, status
+
+
+def secure_account(token: str) -> ResponseReturnValue:
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        secured = recovery.secure_account(token)
+        if secured is None:
+            return _link_invalid("link")
+        if secured.reset_sent:
+            flash(
+                "Every browser signed in to your account was signed out and its password no "
+                "longer works. We've emailed you a link to set a new password.",
+                "success",
+            )
+        else:
+            flash(
+                "Every browser signed in to your account was signed out and its password no "
+                "longer works, but your previous "
+                "address now belongs to another account, so we could not put it back. "
+                "Contact the site's administrators to recover your account.",
+                "error",
+            )
+        return redirect(url_for("gatehouse.login"))
+    link = recovery.secure_target(token)
+    if link is None:
+        return _link_invalid("link")
+    status = 400 if form.is_submitted() else 200
+    return render_template("gatehouse/secure_account.html", form=form, link=link), status

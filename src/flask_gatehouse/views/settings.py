@@ -119,30 +119,27 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
     """GET shows a button and POST changes the address, so mail scanners that fetch links
     cannot spend one. No sign-in needed: the link may be opened on another device."""
     form = ConfirmForm()
-    # The token is in the URL: no Referer may carry it anywhere.
-    headers = {"Referrer-Policy": "no-referrer"}
     if form.validate_on_submit():
         try:
             user = email_change.confirm(token)
         except email_change.AddressTaken:
             page = render_template("gatehouse/confirm_email_change.html", form=form, taken=True)
-            return page, 400, headers
+            return page, 400
         if user is not None:
             flash("Your email address has been changed.", "success")
             signed_in = current_user.is_authenticated
             return redirect(url_for("gatehouse.account" if signed_in else "gatehouse.login"))
     elif form.is_submitted():
         page = render_template("gatehouse/confirm_email_change.html", form=form, email=None)
-        return page, 400, headers
+        return page, 400
     else:
         found = tokens.peek("change_email", token)
         if found is not None:
-            page = render_template(
+            return render_template(
                 "gatehouse/confirm_email_change.html", form=form, email=found.email
             )
-            return page, 200, headers
     page = render_template("gatehouse/link_invalid.html", what="email change link")
-    return page, 400, headers
+    return page, 400
 
 
 @_account_change_limit

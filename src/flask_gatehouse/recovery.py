@@ -1,0 +1,176 @@
+"""Password recovery: the flows behind /forgot, /reset and the "this wasn't me" links.
+
+A reset request answers the same whether or not the address has an account, does nearly the
+same database work either way, and mails only the address stored on the account, never the
+variant that was typed (Django CVE-2019-19844). A reset link is bound to the account's
+address when it was sent: an email change since makes it void, and any password change
+voids every outstanding one (``users.set_password``). A newer request does not void the
+earlier links: each stays usable until it is used, expires or a password change ends it,
+so mail arriving out of order cannot leave the owner with a dead link, and a stranger who
+knows the address cannot keep killing the owner's link by asking for new ones.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from . import audit, mail, sessions, tokens, users
+from .database import db
+from .identity import InvalidIdentity, normalize_email
+from .models import Token, User, utcnow
+
+
+@dataclass(frozen=True)
+class SecureLink:
+    """What a "this wasn't me" link will do: ``restores`` is the address it puts back when
+    an email change replaced it since the link was sent (None when nothing changed)."""
+
+    user: User
+    restores: str | None
+
+
+@dataclass(frozen=True)
+class Secured:
+    """How securing an account ended. ``reset_sent`` is False only when the address the
+    link was sent to could not be put back (another account took it meanwhile): the reset
+    link then goes nowhere rather than to an address the link's holder never proved."""
+
+    reset_sent: bool
+
+
+def request_reset(raw_email: str) -> None:
+    """Mail a reset link when the typed address belongs to an active account; otherwise
+    only record the request. Both paths look the user up and record the event in one
+    commit; storing the link is the only extra work, and the per-address rate limit
+    leaves too few samples to measure it."""
+    user = users.find_by_email(raw_email)
+    if user is None or not user.active:
+        detail = "unknown address" if user is None else "inactive account"
+        audit.record(
+            "password_reset_requested", "failure", identifier=_identifier(raw_email), detail=detail
+        )
+        return
+    message = _reset_message(user, tokens.issue("reset", user))
+    audit.record("password_reset_requested", "success", user=user)  # commits the link too
+    mail.send("reset_password", **message)
+
+
+def send_reset_link(user: User) -> None:
+    """Mail ``user`` a new reset link at the address stored on the account."""
+    message = _reset_message(user, tokens.issue("reset", user))
+    db().session.commit()
+    mail.send("reset_password", **message)
+
+
+def _reset_message(user: User, token: str) -> dict[str, Any]:
+    """The reset mail's recipient and context, read before the commit expires ``user``."""
+    max_age = current_app.config["GATEHOUSE_RESET_MAX_AGE"]
+    return {
+        "to": user.email,
+        "username": user.username,
+        "link": mail.link("gatehouse.reset_password", token=token),
+        "minutes": round(max_age.total_seconds() / 60),
+    }
+
+
+def _identifier(raw_email: str) -> str | None:
+    """The typed address as the audit log keeps it (only valid, normalised addresses)."""
+    try:
+        return normalize_email(raw_email)
+    except InvalidIdentity:
+        return None
+
+
+def _holder(found: Token | None) -> User | None:
+    """The active account a link belongs to (a deactivated one is the operator's to handle)."""
+    user = db().session.get(User, found.user_id) if found is not None else None
+    return user if user is not None and user.active else None
+
+
+def reset_target(token: str) -> User | None:
+    """The account a reset link would give a new password, without using the link; None
+    when the link is unknown, expired, used, or sent to an address the account no longer has."""
+    found = tokens.peek("reset", token)
+    user = _holder(found)
+    return user if found is not None and user is not None and user.email == found.email else None
+
+
+def reset_password(token: str, password: str) -> User | None:
+    """Use a reset link to set ``password`` (already checked against the policy).
+
+    The link is spent and committed before the new password is hashed, so of parallel
+    requests exactly one gets through and the write lock is not held while hashing; a
+    failure after that leaves a spent link and the old password, never a usable link.
+    The address counts as confirmed (the link proved the mailbox), in the same commit as
+    the password: an account someone pre-registered with the owner's address loses that
+    person's password as it becomes usable. ``users.set_password`` then ends every session,
+    voids the other reset links, lifts the lockout and tells the owner.
+    """
+    found = tokens.consume("reset", token)
+    user = _holder(found)
+    bound = found is not None and user is not None and user.email == found.email
+    db().session.commit()
+    if user is None or not bound:
+        return None
+    if user.email_confirmed_at is None:
+        user.email_confirmed_at = utcnow()
+    users.set_password(user, password)
+    audit.record("password_reset", "success", user=user)
+    return user
+
+
+def secure_target(token: str) -> SecureLink | None:
+    """What the "this wasn't me" link ``token`` would do, without using it."""
+    found = tokens.peek("secure", token)
+    user = _holder(found)
+    if found is None or user is None:
+        return None
+    return SecureLink(user, found.email if found.email != user.email else None)
+
+
+def secure_account(token: str) -> Secured | None:
+    """Use a "this wasn't me" link; None when it is not valid.
+
+    Puts back the address the link was sent to when an email change replaced it (unless
+    another account has it now), cancels pending email changes, clears the password, ends
+    every session (the one a new-device notice named among them), and mails a reset link to
+    the address the link was sent to. The link, the address, the cancellations and the
+    password are one commit.
+    """
+    found = tokens.consume("secure", token)
+    session = db().session
+    user = _holder(found)
+    if found is None or user is None:
+        session.commit()
+        return None
+    replaced = found.email != user.email
+    restored = replaced and _restore_address(user, found.email)
+    tokens.void(user, "change_email")
+    # Whoever was in knows the password: it stops working now, not once the owner resets it.
+    user.password_hash = None
+    session.commit()
+    sessions.revoke_all(user)
+    if not replaced:
+        audit.record("account_secured", "success", user=user)
+    elif restored:
+        audit.record("account_secured", "success", user=user, detail="old address restored")
+    else:
+        audit.record("account_secured", "failure", user=user, detail="old address taken")
+    proven = not replaced or restored
+    if proven:
+        send_reset_link(user)
+    return Secured(reset_sent=proven)
+
+
+def _restore_address(user: User, email: str) -> bool:
+    """Give ``user`` back ``email``; False when another account holds it. The database's
+    unique constraint decides (no race between a check and the write), inside a savepoint
+    so the rest of the transaction survives a refusal."""
+    try:
+        with db().session.begin_nested():
+            user.email = email
+    except IntegrityError:
+        return False
+    return True
