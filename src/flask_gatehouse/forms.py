@@ -13,6 +13,14 @@ from .models import User
 from .passwords import password_problems
 
 
+def _normalized_email(field: EmailField) -> str:
+    """The field's address through ``normalize_email``, its refusal as the field's error."""
+    try:
+        return normalize_email(field.data or "")
+    except InvalidIdentity as error:
+        raise ValidationError(str(error)) from None
+
+
 class GatehouseForm(FlaskForm):
     """Base form: a JSON body must be an object of strings (booleans for check boxes only).
 
@@ -47,10 +55,7 @@ class RegisterForm(GatehouseForm):
     clean_username: str
 
     def validate_email(self, field: EmailField) -> None:
-        try:
-            self.clean_email = normalize_email(field.data or "")
-        except InvalidIdentity as error:
-            raise ValidationError(str(error)) from None
+        self.clean_email = _normalized_email(field)
 
     def validate_username(self, field: StringField) -> None:
         try:
@@ -121,7 +126,4 @@ class ChangeEmailForm(GatehouseForm):
     clean_email: str
 
     def validate_email(self, field: EmailField) -> None:
-        try:
-            self.clean_email = normalize_email(field.data or "")
-        except InvalidIdentity as error:
-            raise ValidationError(str(error)) from None
+        self.clean_email = _normalized_email(field)

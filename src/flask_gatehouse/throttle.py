@@ -17,7 +17,9 @@ import hashlib
 import math
 import secrets
 import time
+from collections.abc import Callable
 from functools import lru_cache
+from typing import ParamSpec, TypeVar
 
 from flask import Flask, Response, after_this_request, current_app, has_request_context, request
 from flask_limiter import Limiter
@@ -28,6 +30,9 @@ from limits import RateLimitItem, parse, parse_many
 
 from .identity import InvalidIdentity, normalize_email
 from .sessions import cookie_options, host_cookie
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: One Limiter for Gatehouse's routes; ``init_app`` points it at the app's storage.
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
@@ -75,6 +80,19 @@ def email_request_address_limit() -> str:
 
 def account_change_limit() -> str:
     return str(current_app.config["GATEHOUSE_ACCOUNT_CHANGE_LIMIT"])
+
+
+def email_request_limits(view: Callable[P, R]) -> Callable[P, R]:
+    """The limits of a page that mails a typed address (forgot password, resend
+    confirmation): per client IP and per address, counting only accepted forms."""
+    per_address = limiter.limit(
+        email_request_address_limit,
+        key_func=submitted_email_key,
+        methods=["POST"],
+        deduct_when=accepted,
+    )
+    per_ip = limiter.limit(email_request_ip_limit, methods=["POST"], deduct_when=accepted)
+    return per_ip(per_address(view))
 
 
 def account_key() -> str:

@@ -31,15 +31,7 @@ def confirm_email(token: str) -> ResponseReturnValue:
     return page, 400
 
 
-@throttle.limiter.limit(
-    throttle.email_request_ip_limit, methods=["POST"], deduct_when=throttle.accepted
-)
-@throttle.limiter.limit(
-    throttle.email_request_address_limit,
-    key_func=throttle.submitted_email_key,
-    methods=["POST"],
-    deduct_when=throttle.accepted,
-)
+@throttle.email_request_limits
 def resend_confirmation() -> ResponseReturnValue:
     """One answer whether or not the address has an unconfirmed account."""
     form = EmailRequestForm()

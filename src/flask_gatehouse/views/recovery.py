@@ -24,15 +24,7 @@ def _link_invalid(what: str) -> ResponseReturnValue:
     return page, 400
 
 
-@throttle.limiter.limit(
-    throttle.email_request_ip_limit, methods=["POST"], deduct_when=throttle.accepted
-)
-@throttle.limiter.limit(
-    throttle.email_request_address_limit,
-    key_func=throttle.submitted_email_key,
-    methods=["POST"],
-    deduct_when=throttle.accepted,
-)
+@throttle.email_request_limits
 def forgot_password() -> ResponseReturnValue:
     """One answer whether or not the address has an account."""
     form = EmailRequestForm()
