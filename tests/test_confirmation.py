@@ -246,6 +246,18 @@ def test_resend_answers_the_same_for_every_address(
     assert "If that address belongs to an account waiting for confirmation" in answers[0][3]
     assert mail.wait_until_sent()
     assert [m["To"] for m in mailbox.messages] == ["waiting@example.com"]
+    # Every request is recorded, mailed or not (similar work whatever the address).
+    with app.app_context():
+        events = db.session.execute(
+            sa.select(Event.outcome, Event.identifier)
+            .where(Event.kind == "confirmation_requested")
+            .order_by(Event.id)
+        ).all()
+    assert [tuple(event) for event in events] == [
+        ("failure", "nobody@example.com"),
+        ("failure", "confirmed@example.com"),
+        ("success", "waiting@example.com"),
+    ]
 
 
 def test_resend_is_limited_per_address(client: FlaskClient, user_factory: Any) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import and_, delete, or_, select
 
 from . import client
 from .database import db
+from .identity import InvalidIdentity, normalize_email
 from .models import Event, User, utcnow
 
 logger = logging.getLogger("flask_gatehouse.audit")
@@ -52,6 +53,15 @@ def record(
     session.commit()
     logger.info(json.dumps(as_dict(event), ensure_ascii=False))
     return event
+
+
+def typed_address(raw_email: str) -> str | None:
+    """What was typed as an address, as events keep it: normalised, and only when valid (so
+    no junk or NUL reaches the table)."""
+    try:
+        return normalize_email(raw_email)
+    except InvalidIdentity:
+        return None
 
 
 def as_dict(event: Event) -> dict[str, object]:

@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 
 from . import audit, mail, sessions, tokens, users
 from .database import db
-from .identity import InvalidIdentity, normalize_email
 from .models import Token, User, utcnow
 
 
@@ -49,7 +48,10 @@ def request_reset(raw_email: str) -> None:
     if user is None or not user.active:
         detail = "unknown address" if user is None else "inactive account"
         audit.record(
-            "password_reset_requested", "failure", identifier=_identifier(raw_email), detail=detail
+            "password_reset_requested",
+            "failure",
+            identifier=audit.typed_address(raw_email),
+            detail=detail,
         )
         return
     message = _reset_message(user, tokens.issue("reset", user))
@@ -73,14 +75,6 @@ def _reset_message(user: User, token: str) -> dict[str, Any]:
         "link": mail.link("gatehouse.reset_password", token=token),
         "minutes": round(max_age.total_seconds() / 60),
     }
-
-
-def _identifier(raw_email: str) -> str | None:
-    """The typed address as the audit log keeps it (only valid, normalised addresses)."""
-    try:
-        return normalize_email(raw_email)
-    except InvalidIdentity:
-        return None
 
 
 def _holder(found: Token | None) -> User | None:

@@ -50,11 +50,21 @@ def send_confirmation(user: User) -> None:
 
 
 def resend_confirmation(raw_email: str) -> None:
-    """Mail a new link when the address has an unconfirmed account; otherwise nothing
-    (the page answers the same either way)."""
+    """Mail a new link when the address has an unconfirmed account. Every request is
+    audited, so the work (and the time it takes) differs little whether or not a link goes
+    out; the page answers the same either way."""
     user = users.find_by_email(raw_email)
-    if user is not None and user.active and user.email_confirmed_at is None:
-        send_confirmation(user)
+    if user is None or not user.active or user.email_confirmed_at is not None:
+        detail = "no unconfirmed account" if user is None else "nothing to confirm"
+        audit.record(
+            "confirmation_requested",
+            "failure",
+            identifier=audit.typed_address(raw_email),
+            detail=detail,
+        )
+        return
+    audit.record("confirmation_requested", "success", user=user)
+    send_confirmation(user)
 
 
 def confirm(token: str) -> User | None:

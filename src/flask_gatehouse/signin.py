@@ -7,7 +7,6 @@ from flask_login import logout_user
 
 from . import audit, mail, registration, sessions, throttle, tokens, users
 from .database import db
-from .identity import InvalidIdentity, normalize_email
 from .models import User, UserSession
 
 
@@ -21,14 +20,6 @@ class SignIn:
     unconfirmed: bool = False
 
 
-def _identifier(raw_email: str) -> str | None:
-    """The typed address as the audit log keeps it (only valid, normalised addresses)."""
-    try:
-        return normalize_email(raw_email)
-    except InvalidIdentity:
-        return None
-
-
 def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
     """Try the credentials and, on success, open a session for this browser.
 
@@ -40,11 +31,13 @@ def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
     wait = throttle.reserve_login_attempt(raw_email)
     if wait is not None:
         if throttle.first_refusal(raw_email):
-            audit.record("login", "blocked", identifier=_identifier(raw_email), detail="locked out")
+            audit.record(
+                "login", "blocked", identifier=audit.typed_address(raw_email), detail="locked out"
+            )
         return SignIn(None, retry_after=wait)
     user = users.authenticate(raw_email, password)
     if user is None:
-        audit.record("login", "failure", identifier=_identifier(raw_email))
+        audit.record("login", "failure", identifier=audit.typed_address(raw_email))
         return SignIn(None)
     throttle.clear_lockout(raw_email)
     if registration.needs_confirmation(user):
