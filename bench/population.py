@@ -146,6 +146,7 @@ def _rows(population: Population, password_hash: str) -> Iterator[tuple[object, 
                 1,
                 CREATED_AT,
                 CREATED_AT,
+                CREATED_AT,
             )
         else:
             yield (number, email(number), username(number), password_hash)
@@ -154,7 +155,9 @@ def _rows(population: Population, password_hash: str) -> Iterator[tuple[object, 
 _COLUMNS = {
     "gatehouse": (
         "gatehouse_users",
-        "id, email, username, password_hash, active, created_at, email_confirmed_at",
+        # Confirmed, and signed in before: every login of the suite comes from a fresh
+        # browser, so each one is a "new device" and mails a notice (the costly case).
+        "id, email, username, password_hash, active, created_at, email_confirmed_at, last_login_at",
     ),
     "tutorial": ("users", "id, email, username, password_hash"),
 }
@@ -180,7 +183,7 @@ def _fill_sqlite(population: Population, password_hash: str) -> None:
 def _fill_postgres(population: Population, password_hash: str) -> None:
     table, columns = _COLUMNS[population.app]
     extra = (
-        ", true, %(created)s::timestamp, %(created)s::timestamp"
+        ", true, %(created)s::timestamp, %(created)s::timestamp, %(created)s::timestamp"
         if population.app == "gatehouse"
         else ""
     )

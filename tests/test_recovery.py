@@ -522,6 +522,17 @@ def test_this_wasnt_me_signs_out_the_new_device_and_sends_a_reset_link(
     assert login(thief, user.email, PASSWORD).status_code == 400
 
 
+def test_new_device_notices_can_be_turned_off(
+    make_app: Any, user_factory: Any, mailbox: Mailbox
+) -> None:
+    app = make_app(GATEHOUSE_NOTIFY_NEW_DEVICE=False)
+    account = user_factory(email="quiet@example.com")
+    for _ in range(2):  # the first login, then a browser the account never used
+        assert login(app.test_client(), account.email).status_code == 302
+    assert mail.wait_until_sent()
+    assert mailbox.messages == []
+
+
 def replace_address(app: Flask, user: Any, new_email: str) -> str:
     """What an email change leaves behind (the change's own pages are tested elsewhere): the
     old address holds a "this wasn't me" link, the account a new address and a pending change."""

@@ -6,6 +6,8 @@ links are single use and bound to the address they were sent to: a link sent bef
 email change does not confirm the new address.
 """
 
+from typing import Any
+
 from flask import current_app
 
 from . import audit, mail, tokens, users
@@ -29,30 +31,17 @@ def sign_up(*, email: str, username: str, password: str) -> None:
                 reset_link=mail.link("gatehouse.forgot_password"),
             )
         return
-    audit.record("register", "success", user=user)
-    if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] != "off":
-        send_confirmation(user)
-
-
-def send_confirmation(user: User) -> None:
-    """Mail ``user`` a new confirmation link; earlier ones stop working."""
-    tokens.void(user, "confirm")
-    token = tokens.issue("confirm", user)
-    db().session.commit()
-    max_age = current_app.config["GATEHOUSE_CONFIRM_MAX_AGE"]
-    mail.send(
-        "confirm_email",
-        user.email,
-        username=user.username,
-        link=mail.link("gatehouse.confirm_email", token=token),
-        hours=round(max_age.total_seconds() / 3600),
-    )
+    confirming = current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] != "off"
+    message = _confirmation_message(user) if confirming else None
+    audit.record("register", "success", user=user)  # commits the link too
+    if message is not None:
+        mail.send("confirm_email", **message)
 
 
 def resend_confirmation(raw_email: str) -> None:
     """Mail a new link when the address has an unconfirmed account. Every request is
-    audited, so the work (and the time it takes) differs little whether or not a link goes
-    out; the page answers the same either way."""
+    audited (with the link, in one commit), so the work and the time it takes differ little
+    whether or not a link goes out; the page answers the same either way."""
     user = users.find_by_email(raw_email)
     if user is None or not user.active or user.email_confirmed_at is not None:
         detail = "no unconfirmed account" if user is None else "nothing to confirm"
@@ -63,8 +52,24 @@ def resend_confirmation(raw_email: str) -> None:
             detail=detail,
         )
         return
-    audit.record("confirmation_requested", "success", user=user)
-    send_confirmation(user)
+    message = _confirmation_message(user)
+    audit.record("confirmation_requested", "success", user=user)  # commits the link too
+    mail.send("confirm_email", **message)
+
+
+def _confirmation_message(user: User) -> dict[str, Any]:
+    """Issue ``user`` a new confirmation link (earlier ones stop working; joins the
+    transaction) and return the mail's recipient and context, read before the commit
+    expires ``user``."""
+    tokens.void(user, "confirm")
+    token = tokens.issue("confirm", user)
+    max_age = current_app.config["GATEHOUSE_CONFIRM_MAX_AGE"]
+    return {
+        "to": user.email,
+        "username": user.username,
+        "link": mail.link("gatehouse.confirm_email", token=token),
+        "hours": round(max_age.total_seconds() / 3600),
+    }
 
 
 def confirm(token: str) -> User | None:

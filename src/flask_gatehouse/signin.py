@@ -1,12 +1,12 @@
 """Signing in and out behind the views: lockout, password check, audit, sessions."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, session
 from flask_login import logout_user
 
 from . import audit, mail, registration, sessions, throttle, tokens, users
-from .database import db
 from .models import User, UserSession
 
 
@@ -48,28 +48,33 @@ def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
     # A fresh Flask session (and so a fresh CSRF token) for the signed-in browser.
     session.clear()
     record = sessions.start(user, remember=remember)
-    first_login = user.last_login_at is None
+    # Never on an account's first login: every browser is new then.
+    notify = (
+        new_device
+        and user.last_login_at is not None
+        and current_app.config["GATEHOUSE_NOTIFY_NEW_DEVICE"]
+    )
     user.last_login_at = record.created_at
-    audit.record("login", "success", user=user)  # commits the new session with its event
-    if new_device and not first_login and current_app.config["GATEHOUSE_NOTIFY_NEW_DEVICE"]:
-        _notify_new_device(user, record)
+    notice = _new_device_notice(user, record) if notify else None
+    audit.record("login", "success", user=user)  # commits the session, event and notice link
+    if notice is not None:
+        mail.send("new_device", **notice)
     return SignIn(user)
 
 
-def _notify_new_device(user: User, record: UserSession) -> None:
-    """Tell the owner about a sign-in from a browser never used on the account, with a link
-    that signs that session out and starts a password reset if it was not them."""
+def _new_device_notice(user: User, record: UserSession) -> dict[str, Any]:
+    """The "new sign-in" mail for a browser never used on the account (recipient and
+    context), with a link that signs that session out and starts a password reset if it was
+    not the owner. The link joins the transaction."""
     token = tokens.issue("secure", user, session_id=record.id)
-    db().session.commit()
-    mail.send(
-        "new_device",
-        user.email,
-        username=user.username,
-        device=record.device,
-        ip=record.ip,
-        time=record.created_at.strftime("%Y-%m-%d %H:%M UTC"),
-        secure_link=mail.link("gatehouse.secure_account", token=token),
-    )
+    return {
+        "to": user.email,
+        "username": user.username,
+        "device": record.device,
+        "ip": record.ip,
+        "time": record.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "secure_link": mail.link("gatehouse.secure_account", token=token),
+    }
 
 
 def sign_out(user: User) -> None:
