@@ -5,6 +5,7 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -165,3 +166,18 @@ def test_a_host_app_overrides_an_email_template(make_app: Any, mailbox: Mailbox)
     assert text(message).startswith("Ahoy bob! Confirm here: https://gatehouse.test/confirm/")
     assert "<p>Ahoy bob!</p>" in html(message)
     assert "This message was sent to bob@example.com by The Blog." in html(message)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "words"),
+    [
+        (timedelta(minutes=30), "30 minutes"),
+        (timedelta(minutes=1), "1 minute"),
+        (timedelta(hours=48), "48 hours"),
+        (timedelta(days=1), "24 hours"),
+        (timedelta(days=7), "7 days"),
+        (timedelta(seconds=90), "90 seconds"),
+    ],
+)
+def test_link_lifetimes_read_as_words(lifetime: timedelta, words: str) -> None:
+    assert mail.duration(lifetime) == words

@@ -12,8 +12,6 @@ account gets the same answer as a free one, so the form tells nobody who has an 
 database's unique constraint refuses it when the link is used, and so decides races too.
 """
 
-from datetime import timedelta
-
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +40,7 @@ def request_change(user: User, new_email: str) -> None:
         new_email,
         username=user.username,
         link=mail.link("gatehouse.confirm_email_change", token=confirm_token),
-        hours=_hours(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
+        valid_for=mail.duration(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
     )
     mail.send(
         "email_change_requested",
@@ -50,7 +48,7 @@ def request_change(user: User, new_email: str) -> None:
         username=user.username,
         new_email=new_email,
         secure_link=mail.link("gatehouse.secure_account", token=secure_token),
-        hours=_hours(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
+        valid_for=mail.duration(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
     )
 
 
@@ -87,7 +85,7 @@ def confirm(token: str) -> User | None:
         username=user.username,
         new_email=user.email,
         secure_link=mail.link("gatehouse.secure_account", token=secure_token),
-        days=_days(current_app.config["GATEHOUSE_SECURE_ACCOUNT_MAX_AGE"]),
+        valid_for=mail.duration(current_app.config["GATEHOUSE_SECURE_ACCOUNT_MAX_AGE"]),
     )
     return user
 
@@ -102,11 +100,3 @@ def pending(user: User) -> str | None:
         )
     )
     return email
-
-
-def _hours(lifetime: timedelta) -> int:
-    return round(lifetime.total_seconds() / 3600)
-
-
-def _days(lifetime: timedelta) -> int:
-    return round(lifetime.total_seconds() / 86400)

@@ -19,6 +19,7 @@ import queue
 import smtplib
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -76,6 +77,16 @@ def link(endpoint: str, **values: Any) -> str:
         base.netloc, script_name=base.path or "/", url_scheme=base.scheme
     )
     return adapter.build(endpoint, values, force_external=True)
+
+
+def duration(delta: timedelta) -> str:
+    """A link's lifetime in words for a message: "30 minutes", "48 hours", "7 days"."""
+    seconds = round(delta.total_seconds())
+    for unit, size, smallest in (("day", 86400, 3), ("hour", 3600, 1), ("minute", 60, 1)):
+        count, rest = divmod(seconds, size)
+        if rest == 0 and count >= smallest:
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 @dataclass

@@ -68,12 +68,11 @@ def send_reset_link(user: User) -> None:
 
 def _reset_message(user: User, token: str) -> dict[str, Any]:
     """The reset mail's recipient and context, read before the commit expires ``user``."""
-    max_age = current_app.config["GATEHOUSE_RESET_MAX_AGE"]
     return {
         "to": user.email,
         "username": user.username,
         "link": mail.link("gatehouse.reset_password", token=token),
-        "minutes": round(max_age.total_seconds() / 60),
+        "valid_for": mail.duration(current_app.config["GATEHOUSE_RESET_MAX_AGE"]),
     }
 
 

@@ -63,12 +63,11 @@ def _confirmation_message(user: User) -> dict[str, Any]:
     expires ``user``."""
     tokens.void(user, "confirm")
     token = tokens.issue("confirm", user)
-    max_age = current_app.config["GATEHOUSE_CONFIRM_MAX_AGE"]
     return {
         "to": user.email,
         "username": user.username,
         "link": mail.link("gatehouse.confirm_email", token=token),
-        "hours": round(max_age.total_seconds() / 3600),
+        "valid_for": mail.duration(current_app.config["GATEHOUSE_CONFIRM_MAX_AGE"]),
     }
 
 

@@ -166,6 +166,12 @@ def reserve_login_attempt(raw_identifier: str) -> int | None:
     return max(1, math.ceil(reset_at - time.time()) + 1)
 
 
+def locked_message(retry_after: int) -> str:
+    """What a locked account's form says: the wait, in whole minutes."""
+    minutes = max(1, round(retry_after / 60))
+    return f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
 def first_refusal(raw_identifier: str) -> bool:
     """True for the first refused attempt on this locked account in five minutes."""
     key = identifier_key(raw_identifier)

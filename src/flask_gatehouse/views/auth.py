@@ -62,11 +62,7 @@ def login() -> ResponseReturnValue:
             )
             return render_template("gatehouse/login.html", form=form, resend=resend), 403
         if result.retry_after is not None:
-            minutes = max(1, round(result.retry_after / 60))
-            form.form_errors.append(
-                f"Too many failed attempts. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}."
-            )
+            form.form_errors.append(throttle.locked_message(result.retry_after))
             page = render_template("gatehouse/login.html", form=form)
             return page, 429, {"Retry-After": str(result.retry_after)}
         form.form_errors.append("Incorrect email or password.")

@@ -39,11 +39,7 @@ def _refuse(field: Field, check: users.PasswordCheck) -> tuple[int, dict[str, st
     if check.retry_after is None:
         field.errors = [*field.errors, "Incorrect password."]
         return 400, {}
-    minutes = max(1, round(check.retry_after / 60))
-    field.errors = [
-        *field.errors,
-        f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-    ]
+    field.errors = [*field.errors, throttle.locked_message(check.retry_after)]
     return 429, {"Retry-After": str(check.retry_after)}
 
 
