@@ -161,6 +161,9 @@ class _Outbox:
                 threading.Thread(target=self._run, name="gatehouse-mail", daemon=True).start()
             if job.attempt == 0:
                 self._pending += 1
+                # With the "sent" or "lost" line that follows, a message that dies with its
+                # process (killed before it could be sent) still leaves a trace in the log.
+                logger.info("mail %s to %s queued", job.template, job.to)
             self._queue.put(job)
 
     def wait(self, timeout: float) -> bool:
