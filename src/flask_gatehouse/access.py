@@ -9,9 +9,17 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from . import sessions
+from .models import User
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def signed_in_user() -> User:
+    """The signed-in user as the model object (Flask-Login's ``current_user`` is a proxy),
+    for views behind ``login_required``."""
+    user: User = current_user._get_current_object()
+    return user
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R | ResponseReturnValue]:

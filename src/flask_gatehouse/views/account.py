@@ -3,28 +3,22 @@ place; and signing sessions out from it."""
 
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from .. import audit, email_change, sessions
-from ..access import login_required
+from ..access import login_required, signed_in_user
 from ..forms import ConfirmForm
-from ..models import User
 from ..signin import sign_out
-
-
-def _user() -> User:
-    user: User = current_user._get_current_object()
-    return user
 
 
 @login_required
 def account() -> ResponseReturnValue:
+    user = signed_in_user()
     return render_template(
         "gatehouse/account.html",
-        pending_email=email_change.pending(_user()),
-        sessions=sessions.active_for(_user()),
+        pending_email=email_change.pending(user),
+        sessions=sessions.active_for(user),
         current_session_id=sessions.current_id(),
-        events=audit.recent(user=_user(), limit=20),
+        events=audit.recent(user=user, limit=20),
         form=ConfirmForm(),
     )
 
@@ -35,12 +29,13 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.account"))
+    user = signed_in_user()
     if session_id == sessions.current_id():
-        sign_out(_user())
+        sign_out(user)
         flash("You have been signed out.", "success")
         return redirect(url_for("gatehouse.login"))
-    if sessions.revoke(_user(), session_id):
-        audit.record("session_revoked", "success", user=_user(), detail=f"session {session_id}")
+    if sessions.revoke(user, session_id):
+        audit.record("session_revoked", "success", user=user, detail=f"session {session_id}")
         flash("That session has been signed out.", "success")
     else:
         flash("That session had already ended.", "info")
@@ -53,7 +48,8 @@ def revoke_other_sessions() -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.account"))
-    count = sessions.revoke_all(_user(), keep=sessions.current_id())
-    audit.record("session_revoked", "success", user=_user(), detail=f"{count} other sessions")
+    user = signed_in_user()
+    count = sessions.revoke_all(user, keep=sessions.current_id())
+    audit.record("session_revoked", "success", user=user, detail=f"{count} other sessions")
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
     return redirect(url_for("gatehouse.account"))

@@ -5,6 +5,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from .. import audit, registration, throttle
+from ..access import signed_in_user
 from ..forms import ConfirmForm, EmailRequestForm, LoginForm, RegisterForm
 from ..passwords import password_rules
 from ..redirects import safe_next
@@ -78,7 +79,7 @@ def logout() -> ResponseReturnValue:
         return redirect(url_for("gatehouse.login"))
     form = ConfirmForm()
     if form.validate_on_submit():
-        sign_out(current_user._get_current_object())
+        sign_out(signed_in_user())
         flash("You have been signed out.", "success")
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200

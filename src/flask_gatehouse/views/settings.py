@@ -9,7 +9,7 @@ from flask_login import current_user, logout_user
 from wtforms import Field
 
 from .. import audit, email_change, sessions, throttle, tokens, users
-from ..access import login_required, recent_login_required
+from ..access import login_required, recent_login_required, signed_in_user
 from ..database import db
 from ..export import account_data
 from ..forms import (
@@ -19,7 +19,6 @@ from ..forms import (
     CurrentPasswordForm,
     GatehouseForm,
 )
-from ..models import User
 from ..passwords import password_rules
 from ..redirects import safe_next
 
@@ -27,11 +26,6 @@ from ..redirects import safe_next
 _account_change_limit = throttle.limiter.limit(
     throttle.account_change_limit, key_func=throttle.account_key, methods=["POST"]
 )
-
-
-def _user() -> User:
-    user: User = current_user._get_current_object()
-    return user
 
 
 def _refuse(field: Field, check: users.PasswordCheck) -> tuple[int, dict[str, str]]:
@@ -54,7 +48,7 @@ def reauthenticate() -> ResponseReturnValue:
     form = CurrentPasswordForm()
     status, headers = _shown(form)
     if form.validate_on_submit():
-        user = _user()
+        user = signed_in_user()
         check = users.check_password(user, form.password.data or "", action="reauthenticated")
         if check.ok:
             sessions.reauthenticated()
@@ -68,7 +62,7 @@ def reauthenticate() -> ResponseReturnValue:
 @recent_login_required
 def change_password() -> ResponseReturnValue:
     """A new password ends every session, remembered ones too; this browser gets a fresh one."""
-    user = _user()
+    user = signed_in_user()
     form = ChangePasswordForm(user)
     status, headers = _shown(form)
     if form.validate_on_submit():
@@ -92,7 +86,7 @@ def change_password() -> ResponseReturnValue:
 @recent_login_required
 def change_email() -> ResponseReturnValue:
     """Ask for a new address; it takes effect when the link mailed to it is used."""
-    user = _user()
+    user = signed_in_user()
     form = ChangeEmailForm()
     status, headers = _shown(form)
     if form.validate_on_submit():
@@ -145,7 +139,7 @@ def delete_account() -> ResponseReturnValue:
     form = CurrentPasswordForm()
     status, headers = _shown(form)
     if form.validate_on_submit():
-        user = _user()
+        user = signed_in_user()
         check = users.check_password(user, form.password.data or "", action="account_deleted")
         if check.ok:
             users.delete(user)
@@ -162,7 +156,7 @@ def delete_account() -> ResponseReturnValue:
 @recent_login_required
 def download_data() -> ResponseReturnValue:
     """Everything stored about the account as a JSON file (no password or token hashes)."""
-    user = _user()
+    user = signed_in_user()
     data = account_data(user)
     audit.record("data_exported", "success", user=user)
     return Response(
