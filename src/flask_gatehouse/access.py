@@ -8,7 +8,7 @@ from flask import jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from . import sessions
+from .services import sessions
 from .models import User
 
 P = ParamSpec("P")

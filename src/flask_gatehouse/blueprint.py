@@ -2,7 +2,7 @@
 
 from flask import Blueprint
 
-from .views import account, auth, confirmation, health, mailbox, recovery, settings
+from .views import auth, confirmation, health, mailbox, password_reset, profile, settings
 
 blueprint = Blueprint(
     "gatehouse",
@@ -21,15 +21,15 @@ blueprint.add_url_rule(
 blueprint.add_url_rule(
     "/confirm/resend", view_func=confirmation.resend_confirmation, methods=["GET", "POST"]
 )
-blueprint.add_url_rule("/forgot", view_func=recovery.forgot_password, methods=["GET", "POST"])
-blueprint.add_url_rule("/reset/<token>", view_func=recovery.reset_password, methods=["GET", "POST"])
+blueprint.add_url_rule("/forgot", view_func=password_reset.forgot_password, methods=["GET", "POST"])
+blueprint.add_url_rule("/reset/<token>", view_func=password_reset.reset_password, methods=["GET", "POST"])
 blueprint.add_url_rule(
-    "/secure/<token>", view_func=recovery.secure_account, methods=["GET", "POST"]
+    "/secure/<token>", view_func=password_reset.secure_account, methods=["GET", "POST"]
 )
 blueprint.add_url_rule(
     "/reauthenticate", view_func=settings.reauthenticate, methods=["GET", "POST"]
 )
-blueprint.add_url_rule("/account", view_func=account.account)
+blueprint.add_url_rule("/account", view_func=profile.account)
 blueprint.add_url_rule(
     "/account/password", view_func=settings.change_password, methods=["GET", "POST"]
 )
@@ -45,12 +45,12 @@ blueprint.add_url_rule(
 blueprint.add_url_rule("/account/data", view_func=settings.download_data)
 blueprint.add_url_rule(
     "/account/sessions/<int:session_id>/revoke",
-    view_func=account.revoke_session,
+    view_func=profile.revoke_session,
     methods=["POST"],
 )
 blueprint.add_url_rule(
     "/account/sessions/revoke-others",
-    view_func=account.revoke_other_sessions,
+    view_func=profile.revoke_other_sessions,
     methods=["POST"],
 )
 blueprint.add_url_rule("/healthz", view_func=health.healthz)

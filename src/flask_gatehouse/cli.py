@@ -12,12 +12,12 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from . import audit, sessions, users
-from .database import db
-from .identity import InvalidIdentity, normalize_email, normalize_username
+from .services import audit, sessions, users
+from .services.database import db
+from .services.identity import InvalidIdentity, normalize_email, normalize_username
 from .models import User, utcnow
-from .passwords import password_problems
-from .tutorial import import_tutorial_db
+from .services.passwords import password_problems
+from .services.tutorial import import_tutorial_db
 
 cli = AppGroup("gatehouse", help="Manage Gatehouse accounts.")
 

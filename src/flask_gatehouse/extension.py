@@ -7,14 +7,15 @@ from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import errors, headers, mail, sessions, throttle
+from . import errors, headers
+from .services import mail, sessions, throttle
 from .access import unauthorized
 from .blueprint import blueprint
 from .cli import cli
 from .config import DEFAULTS
-from .database import add_version_location, configure_engines
+from .services.database import add_version_location, configure_engines
 from .models import Model
-from .passwords import MIN_LENGTH_FLOOR
+from .services.passwords import MIN_LENGTH_FLOOR
 
 #: Applied when the host left Flask's MAX_CONTENT_LENGTH unset: auth forms are small.
 DEFAULT_MAX_CONTENT_LENGTH = 1024 * 1024

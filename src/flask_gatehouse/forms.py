@@ -8,9 +8,9 @@ from flask_wtf.form import SUBMIT_METHODS
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
-from .identity import InvalidIdentity, normalize_email, normalize_username
+from .services.identity import InvalidIdentity, normalize_email, normalize_username
 from .models import User
-from .passwords import password_problems
+from .services.passwords import password_problems
 
 
 def _normalized_email(field: EmailField) -> str:

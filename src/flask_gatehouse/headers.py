@@ -2,7 +2,7 @@
 
 from flask import Response, current_app, g, request
 
-from . import sessions
+from .services import sessions
 
 
 def apply(response: Response) -> Response:

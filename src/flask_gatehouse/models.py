@@ -12,10 +12,12 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     false,
     true,
@@ -76,6 +78,11 @@ class User(Model):
     email_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The last successful login; None for an account that never signed in.
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Set by an operator (``flask gatehouse set-password --temporary``): the next sign-in
+    #: must choose a new password before a session starts.
+    password_change_required: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
     # The interface Flask-Login expects of a user (instead of its UserMixin, whose __eq__
     # and __hash__ would override the ORM's identity semantics).
@@ -163,3 +170,63 @@ class Token(Model):
 
     def __repr__(self) -> str:
         return f"<Token {self.id} {self.purpose} of user {self.user_id}>"
+
+
+class PendingLogin(Model):
+    """A sign-in whose first factor passed and whose pending stages (a required password
+    change today; a second factor later) have not: no session exists yet.
+
+    Bound to the browser by a random token in a cookie (only its SHA-256 is stored), single
+    use (completing it deletes the row) and short-lived (``expires_at``, 5 minutes).
+    """
+
+    __tablename__ = "gatehouse_pending_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    #: The first factor that proved the identity ("password").
+    method: Mapped[str] = mapped_column(String(20))
+    remember: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: Where the browser goes once signed in (already checked by ``redirects.safe_next``).
+    next_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<PendingLogin {self.id} of user {self.user_id}>"
+
+
+class OutboxMessage(Model):
+    """A message waiting to be sent, or the record of one sent or given up.
+
+    Written in the same transaction as the action that mails it (the transactional outbox),
+    so a message exists exactly when its action committed, and survives the process that
+    wrote it. A sending worker claims rows (``claimed_until``), sends them, and marks them
+    "sent" or "failed" with the reason. ``context`` (the template's values, links included)
+    is cleared once the row is finished, so no live link outlives its delivery here.
+    """
+
+    __tablename__ = "gatehouse_outbox"
+    __table_args__ = (Index("ix_gatehouse_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    template: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(254))
+    #: The template's values as JSON; "{}" once the row is finished.
+    context: Mapped[str] = mapped_column(Text)
+    #: "pending", "sent" or "failed".
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: A worker holds the row until then; a worker that died lets the claim lapse.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Why the last attempt failed.
+    error: Mapped[str | None] = mapped_column(String(255))
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.template} {self.status}>"

@@ -4,12 +4,13 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import audit, registration, throttle
+from ..services import audit, throttle
+from ..flows import signup
 from ..access import signed_in_user
 from ..forms import ConfirmForm, EmailRequestForm, LoginForm, RegisterForm
-from ..passwords import password_rules
-from ..redirects import safe_next
-from ..signin import sign_in, sign_out
+from ..services.passwords import password_rules
+from ..services.redirects import safe_next
+from ..flows.signin import sign_in, sign_out
 
 
 def _after_login_url() -> str:

@@ -3,7 +3,8 @@
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import registration, throttle, tokens
+from ..flows import signup
+from ..services import throttle, tokens
 from ..forms import ConfirmForm, EmailRequestForm
 
 

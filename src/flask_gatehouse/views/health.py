@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..database import db
-from ..throttle import limiter
+from ..services.database import db
+from ..services.throttle import limiter
 
 
 def healthz() -> ResponseReturnValue:

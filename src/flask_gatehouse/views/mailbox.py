@@ -10,7 +10,7 @@ needs to follow a confirmation or reset link.
 from flask import abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 
-from .. import devmailbox, mail
+from ..services import devmailbox, mail
 
 
 def _folder() -> str:

@@ -8,10 +8,11 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, logout_user
 from wtforms import Field
 
-from .. import audit, email_change, sessions, throttle, tokens, users
+from ..services import audit, sessions, throttle, tokens, users
+from ..flows import email_change
 from ..access import login_required, recent_login_required, signed_in_user
-from ..database import db
-from ..export import account_data
+from ..services.database import db
+from ..services.export import account_data
 from ..forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -19,8 +20,8 @@ from ..forms import (
     CurrentPasswordForm,
     GatehouseForm,
 )
-from ..passwords import password_rules
-from ..redirects import safe_next
+from ..services.passwords import password_rules
+from ..services.redirects import safe_next
 
 #: Password, email and deletion forms a signed-in account may submit (each has its counter).
 _account_change_limit = throttle.limiter.limit(

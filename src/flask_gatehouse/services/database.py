@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 #: Gatehouse's own Alembic revisions (branch label ``gatehouse``), added to the host's.
-VERSIONS_DIR = Path(__file__).parent / "migrations" / "versions"
+VERSIONS_DIR = Path(__file__).parent.parent / "migrations" / "versions"
 
 
 def db() -> SQLAlchemy:

@@ -6,8 +6,9 @@ from typing import Any
 from flask import current_app, session
 from flask_login import logout_user
 
-from . import audit, mail, registration, sessions, throttle, tokens, users
-from .models import User, UserSession
+from ..services import audit, mail, sessions, throttle, tokens, users
+from . import signup
+from ..models import User, UserSession
 
 
 @dataclass(frozen=True)

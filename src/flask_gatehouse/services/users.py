@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from . import audit, mail, sessions, throttle, tokens
 from .database import db
 from .identity import InvalidIdentity, normalize_email
-from .models import User, utcnow
+from ..models import User, utcnow
 from .passwords import hash_password, verify_password
 
 

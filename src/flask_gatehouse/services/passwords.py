@@ -25,7 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask import current_app
 from werkzeug.security import check_password_hash
 
-from .config import DEFAULTS
+from ..config import DEFAULTS
 
 __all__ = ["hash_password", "password_problems", "password_rules", "verify_password"]
 
@@ -39,7 +39,7 @@ _MIN_LEFT_OVER = 8
 _MAX_SIMILARITY = 0.7
 #: Prefixes written by ``werkzeug.security.generate_password_hash`` (Werkzeug >= 2.3).
 _WERKZEUG_PREFIXES = ("scrypt:", "pbkdf2:")
-_PACKAGE = __name__.rpartition(".")[0]
+_PACKAGE = "flask_gatehouse"
 
 _TOO_SHORT = "Use at least {} characters."
 _TOO_LONG = "Use at most {} characters."

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from . import audit
 from .database import db
-from .models import Token, User, UserSession, utcnow
+from ..models import Token, User, UserSession, utcnow
 
 
 def account_data(user: User) -> dict[str, Any]:

@@ -8,9 +8,10 @@ from ``headers.apply``.)
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import recovery, throttle
+from ..flows import recovery
+from ..services import throttle
 from ..forms import ConfirmForm, EmailRequestForm, NewPasswordForm
-from ..passwords import password_rules
+from ..services.passwords import password_rules
 
 
 def _link_invalid(what: str) -> ResponseReturnValue:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from .database import db
 from .identity import InvalidIdentity, normalize_email, normalize_username
-from .models import User, utcnow
+from ..models import User, utcnow
 
 _LEGACY_PREFIXES = ("scrypt:", "pbkdf2:")
 

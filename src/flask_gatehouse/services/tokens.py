@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from .database import db
-from .models import Token, User, utcnow
+from ..models import Token, User, utcnow
 
 #: confirm: prove a new account's address. change_email: prove a new address for an existing
 #: account. reset: set a new password. secure: "this wasn't me" from a security notification.

@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, or_, select
 from . import client
 from .database import db
 from .identity import InvalidIdentity, normalize_email
-from .models import Event, User, utcnow
+from ..models import Event, User, utcnow
 
 logger = logging.getLogger("flask_gatehouse.audit")
 

@@ -16,9 +16,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, mail, sessions, tokens, users
-from .database import db
-from .models import Token, User, utcnow
+from ..services import audit, mail, sessions, tokens, users
+from ..services.database import db
+from ..models import Token, User, utcnow
 
 
 @dataclass(frozen=True)

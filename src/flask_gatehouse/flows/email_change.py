@@ -16,9 +16,9 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import audit, mail, tokens
-from .database import db
-from .models import Token, User, utcnow
+from ..services import audit, mail, tokens
+from ..services.database import db
+from ..models import Token, User, utcnow
 
 
 class AddressTaken(Exception):  # noqa: N818 - it names the situation, like InvalidIdentity

@@ -4,10 +4,11 @@ place; and signing sessions out from it."""
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import audit, email_change, sessions
+from ..services import audit, sessions
+from ..flows import email_change
 from ..access import login_required, signed_in_user
 from ..forms import ConfirmForm
-from ..signin import sign_out
+from ..flows.signin import sign_out
 
 
 @login_required

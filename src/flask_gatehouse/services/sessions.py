@@ -18,7 +18,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from . import client
 from .database import db
-from .models import User, UserSession, utcnow
+from ..models import User, UserSession, utcnow
 
 #: Tokens longer than this are not ours; refuse them before hashing.
 _MAX_TOKEN_LENGTH = 64

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import current_app
 
-from . import audit, mail, tokens, users
-from .database import db
-from .models import User, utcnow
+from ..services import audit, mail, tokens, users
+from ..services.database import db
+from ..models import User, utcnow
 
 
 def sign_up(*, email: str, username: str, password: str) -> None:
