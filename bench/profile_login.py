@@ -48,13 +48,13 @@ OUTCOMES = ("success", "known-wrong", "unknown", "locked", "ip-limited")
 #: (label, module, attribute): Gatehouse functions looked up through their module at call
 #: time, so replacing the module attribute times every call.
 PARTS = [
-    ("lockout check", "flask_gatehouse.throttle", "reserve_login_attempt"),
-    ("user look-up", "flask_gatehouse.users", "find_by_email"),
-    ("verify_password", "flask_gatehouse.users", "verify_password"),
-    ("new session", "flask_gatehouse.sessions", "start"),
-    ("lockout clear", "flask_gatehouse.throttle", "clear_lockout"),
-    ("device cookie", "flask_gatehouse.throttle", "remember_device"),
-    ("audit event", "flask_gatehouse.audit", "record"),
+    ("lockout check", "flask_gatehouse.services.throttle", "reserve_login_attempt"),
+    ("user look-up", "flask_gatehouse.services.users", "find_by_email"),
+    ("verify_password", "flask_gatehouse.services.users", "verify_password"),
+    ("new session", "flask_gatehouse.services.sessions", "start"),
+    ("lockout clear", "flask_gatehouse.services.throttle", "clear_lockout"),
+    ("device cookie", "flask_gatehouse.services.throttle", "remember_device"),
+    ("audit event", "flask_gatehouse.services.audit", "record"),
     ("login page", "flask_gatehouse.views.auth", "render_template"),
 ]
 UA = {"User-Agent": blogs.USER_AGENT}

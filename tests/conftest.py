@@ -24,7 +24,8 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User, mail, throttle, users
+from flask_gatehouse import User, state, testing
+from flask_gatehouse.services import users
 from tests.smtp import Mailbox, SMTPServer
 
 #: Cheap argon2 parameters: tests exercise the logic, bench/ measures the real cost.
@@ -37,6 +38,7 @@ TEST_CONFIG: dict[str, Any] = {
     "GATEHOUSE_BASE_URL": "https://gatehouse.test",
     "GATEHOUSE_MAIL_SENDER": "no-reply@gatehouse.test",
     "GATEHOUSE_MAIL_RETRY_DELAY": timedelta(milliseconds=20),
+    "GATEHOUSE_MAIL_POLL_INTERVAL": timedelta(milliseconds=500),
     "MAIL_BACKEND": "smtp",
     "MAIL_SERVER": "127.0.0.1",
     "MAIL_TIMEOUT": 5,
@@ -111,8 +113,9 @@ def make_app(
     database_url: str, ratelimit_storage_uri: str, smtp_server: SMTPServer, mailbox: Mailbox
 ) -> Iterator[Any]:
     """Build demo apps on the test database, counter storage and SMTP server (database and
-    counters emptied for the first app of the test); after the test, wait for queued mail
-    and dispose them."""
+    counters emptied for the first app of the test); after the test, wait for pending mail,
+    stop the apps' mail workers (so none reaches into the next test's database) and dispose
+    them."""
     apps: list[Flask] = []
 
     def make(**config: Any) -> Flask:
@@ -129,12 +132,17 @@ def make_app(
             with app.app_context():
                 db.drop_all()
                 db.create_all()
-                throttle.limiter.reset()
+                state.get(app).limiter.reset()
         apps.append(app)
         return app
 
     yield make
-    assert mail.wait_until_sent(), "mail still queued at the end of the test"
+    try:
+        for app in apps:
+            assert testing.wait_for_mail(app), "mail still pending at the end of the test"
+    finally:
+        for app in apps:
+            testing.stop_mail(app)
     for app in apps:
         with app.app_context():
             db.session.remove()
@@ -186,6 +194,7 @@ def user_factory(app: Flask) -> Any:
                 email=email, username=username, password=password, confirmed=confirmed
             )
             assert user is not None
+            db.session.commit()
             return Account(user.id, user.email, user.username, password)
 
     return make

@@ -93,9 +93,9 @@ def link_path(message: EmailMessage, fragment: str) -> str:
 class SMTPServer:
     """aiosmtpd on a free local port, running in its own thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.mailbox = Mailbox()
-        self.port = free_port()
+        self.port = port or free_port()
         self._controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> None:

@@ -16,8 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import mail
 from flask_gatehouse.models import Event
+from flask_gatehouse.services import mail
 from tests.conftest import PASSWORD, csrf_token, login, user_row
 from tests.smtp import Mailbox, html, link_path, links, text
 

@@ -12,7 +12,7 @@ import time_machine
 from blog import create_app
 from flask import Flask
 
-from flask_gatehouse import mail
+from flask_gatehouse.services import mail
 from tests.conftest import TEST_CONFIG, csrf_token, login
 from tests.test_confirmation import sign_up
 

@@ -15,8 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User, mail, tokens, users
+from flask_gatehouse import User
 from flask_gatehouse.models import Token
+from flask_gatehouse.services import mail, tokens, users
 from tests.conftest import PASSWORD, csrf_token, login, user_row
 from tests.smtp import Mailbox, link_path, text
 

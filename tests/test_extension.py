@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from flask_login import current_user
 from flask_sqlalchemy import SQLAlchemy
 
-from flask_gatehouse import Gatehouse, Model, login_required, mail
+from flask_gatehouse import Gatehouse, Model, login_required, testing
 from tests.conftest import PASSWORD, TEST_CONFIG, csrf_token
 from tests.smtp import Mailbox, SMTPServer, link_path
 
@@ -46,7 +46,12 @@ def host(database_url: str, smtp_server: SMTPServer) -> Iterator[Any]:
         return app
 
     yield make
-    assert mail.wait_until_sent()
+    try:
+        for app, _ in built:
+            assert testing.wait_for_mail(app)
+    finally:
+        for app, _ in built:
+            testing.stop_mail(app)
     for app, db in built:
         with app.app_context():
             db.session.remove()

@@ -1,4 +1,4 @@
-"""Tests for flask_gatehouse.identity (email and username normalisation)."""
+"""Tests for flask_gatehouse.services.identity (email and username normalisation)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flask_gatehouse.identity import InvalidIdentity, normalize_email, normalize_username
+from flask_gatehouse.services.identity import InvalidIdentity, normalize_email, normalize_username
 
 # --- normalize_email ---------------------------------------------------------------------
 

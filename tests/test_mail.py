@@ -15,8 +15,8 @@ from blog import db
 from flask import Flask
 from jinja2 import ChoiceLoader, DictLoader
 
-from flask_gatehouse import mail
 from flask_gatehouse.models import Event
+from flask_gatehouse.services import mail
 from tests.smtp import Mailbox, free_port, html, links, text
 from tests.test_confirmation import sign_up, without_csrf
 
@@ -90,7 +90,7 @@ def test_smtp_down_changes_no_answer_and_the_loss_is_logged_and_recorded(
     errors = [
         r.getMessage()
         for r in caplog.records
-        if r.name == "flask_gatehouse.mail" and r.levelno == logging.ERROR
+        if r.name == "flask_gatehouse.services.mail" and r.levelno == logging.ERROR
     ]
     assert len(errors) == 1
     assert "confirm_email to carol@example.com lost after 4 attempts" in errors[0]

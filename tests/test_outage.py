@@ -101,6 +101,7 @@ def test_pages_answer_503_while_the_database_is_down_and_recover(
             password="a long passphrase here",
             confirmed=True,
         )
+        db.session.commit()
     reader, visitor = outage_app.test_client(), outage_app.test_client()
     assert login(reader, "reader@example.com", "a long passphrase here").status_code == 302
     token = csrf_token(visitor.get("/register"))

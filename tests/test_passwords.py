@@ -1,4 +1,4 @@
-"""Tests for flask_gatehouse.passwords: hashing, legacy upgrade, equal work and the policy."""
+"""Tests for the passwords service: hashing, legacy upgrade, equal work and the policy."""
 
 import gzip
 import unicodedata
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.security import generate_password_hash
 
-from flask_gatehouse.passwords import (
+from flask_gatehouse.services.passwords import (
     hash_password,
     password_problems,
     password_rules,

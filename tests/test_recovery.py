@@ -26,9 +26,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User, mail, tokens
+from flask_gatehouse import User
 from flask_gatehouse.config import DEFAULTS
 from flask_gatehouse.models import Event, Token
+from flask_gatehouse.services import mail, tokens
 from tests.conftest import PASSWORD, csrf_token, login, logout, user_row
 from tests.smtp import Mailbox, free_port, html, link_path, links, text
 

@@ -1,4 +1,4 @@
-"""Tests for flask_gatehouse.redirects.safe_next (open-redirect defence)."""
+"""Tests for flask_gatehouse.services.redirects.safe_next (open-redirect defence)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 from werkzeug.utils import redirect
 
-from flask_gatehouse.redirects import MAX_NEXT_LENGTH, safe_next
+from flask_gatehouse.services.redirects import MAX_NEXT_LENGTH, safe_next
 
 SITE = "https://site.example/base/"
 

@@ -30,7 +30,8 @@ import sqlalchemy as sa
 from blog import create_app, db
 from flask import Flask
 
-from flask_gatehouse import User, throttle
+from flask_gatehouse import User, state
+from flask_gatehouse.services import throttle  # noqa: F401
 from tests.conftest import PASSWORD, TEST_CONFIG
 from tests.smtp import Mailbox, SMTPServer
 
@@ -126,7 +127,7 @@ def servers(shared_app: Flask, running_servers: list[str]) -> list[str]:
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
-        throttle.limiter.reset()
+        state.get(shared_app).limiter.reset()
     return running_servers
 
 
@@ -168,6 +169,7 @@ def register(app: Flask, email: str) -> None:
 
     with app.app_context():
         users.register(email=email, username="reader", password=PASSWORD, confirmed=True)
+        db.session.commit()
 
 
 def test_a_session_opened_on_one_server_works_and_ends_on_both(

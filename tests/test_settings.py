@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import mail
+from flask_gatehouse.services import mail
 from tests.conftest import PASSWORD, csrf_token, login, session_cookie, user_row
 from tests.smtp import Mailbox, link_path, text
 

@@ -39,9 +39,9 @@ from itsdangerous.encoding import base64_encode
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import throttle, users
 from flask_gatehouse.errors import MESSAGES
 from flask_gatehouse.models import Event
+from flask_gatehouse.services import throttle, users
 from tests.conftest import (
     PASSWORD,
     TEST_CONFIG,
@@ -574,6 +574,7 @@ def test_lockout_counters_are_shared_between_servers_through_redis(
             assert users.register(
                 email=address, username="redis", password=PASSWORD, confirmed=True
             )
+        db.session.commit()
     try:
         with serving(app) as one, serving_in_another_process(shared) as two:
             for base in (one, two, one, two, one):

@@ -1,7 +1,25 @@
-"""Gatehouse: complete, secure user accounts for Flask."""
+"""Gatehouse: complete, secure user accounts for Flask.
 
-from .access import login_required
+The public API is what this module exports; everything else (``flows``, ``services``,
+``views``) is internal and may change in any release. ``flask_gatehouse.signals`` and
+``flask_gatehouse.testing`` are public too.
+"""
+
+from flask_login import current_user
+
+from . import signals
+from .access import login_required, recent_login_required
 from .extension import Gatehouse
-from .models import Model, User, UserSession
+from .models import Event, Model, User, UserSession
 
-__all__ = ["Gatehouse", "Model", "User", "UserSession", "login_required"]
+__all__ = [
+    "Event",
+    "Gatehouse",
+    "Model",
+    "User",
+    "UserSession",
+    "current_user",
+    "login_required",
+    "recent_login_required",
+    "signals",
+]

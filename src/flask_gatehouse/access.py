@@ -1,18 +1,53 @@
-"""Access control for views: the protected-page decorators and what unauthenticated users see."""
+"""Access control for views: who may reach a page (signed in, recently re-authenticated),
+how often (the route limits), and what everyone else sees."""
 
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from flask import jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .services import sessions
 from .models import User
+from .services import sessions, throttle
 
 P = ParamSpec("P")
 R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def signup_limits(view: F) -> F:
+    """Sign-ups per client IP and per address, counting only accepted forms."""
+    per_ip = throttle.limit(throttle.signup_ip_limit, deduct_when=throttle.accepted)
+    per_address = throttle.limit(
+        throttle.signup_email_limit,
+        key_func=throttle.submitted_email_key,
+        deduct_when=throttle.accepted,
+    )
+    return per_ip(per_address(view))
+
+
+def login_limits(view: F) -> F:
+    """Failed logins per client IP (password spraying), whatever the account."""
+    return throttle.limit(throttle.login_ip_limit, deduct_when=throttle.failed)(view)
+
+
+def email_request_limits(view: F) -> F:
+    """A page that mails a typed address (forgot password, resend confirmation): per client
+    IP and per address, counting only accepted forms; each page has its own counters."""
+    per_ip = throttle.limit(throttle.email_request_ip_limit, deduct_when=throttle.accepted)
+    per_address = throttle.limit(
+        throttle.email_request_address_limit,
+        key_func=throttle.submitted_email_key,
+        deduct_when=throttle.accepted,
+    )
+    return per_ip(per_address(view))
+
+
+def account_change_limits(view: F) -> F:
+    """Password, email and deletion forms per signed-in account."""
+    return throttle.limit(throttle.account_change_limit, key_func=throttle.account_key)(view)
 
 
 def signed_in_user() -> User:

@@ -2,6 +2,7 @@
 
 from flask import Blueprint
 
+from . import errors
 from .views import auth, confirmation, health, mailbox, password_reset, profile, settings
 
 blueprint = Blueprint(
@@ -14,6 +15,9 @@ blueprint = Blueprint(
 
 blueprint.add_url_rule("/register", view_func=auth.register, methods=["GET", "POST"])
 blueprint.add_url_rule("/login", view_func=auth.login, methods=["GET", "POST"])
+blueprint.add_url_rule(
+    "/login/new-password", view_func=auth.login_new_password, methods=["GET", "POST"]
+)
 blueprint.add_url_rule("/logout", view_func=auth.logout, methods=["GET", "POST"])
 blueprint.add_url_rule(
     "/confirm/<token>", view_func=confirmation.confirm_email, methods=["GET", "POST"]
@@ -22,14 +26,16 @@ blueprint.add_url_rule(
     "/confirm/resend", view_func=confirmation.resend_confirmation, methods=["GET", "POST"]
 )
 blueprint.add_url_rule("/forgot", view_func=password_reset.forgot_password, methods=["GET", "POST"])
-blueprint.add_url_rule("/reset/<token>", view_func=password_reset.reset_password, methods=["GET", "POST"])
+blueprint.add_url_rule(
+    "/reset/<token>", view_func=password_reset.reset_password, methods=["GET", "POST"]
+)
 blueprint.add_url_rule(
     "/secure/<token>", view_func=password_reset.secure_account, methods=["GET", "POST"]
 )
 blueprint.add_url_rule(
     "/reauthenticate", view_func=settings.reauthenticate, methods=["GET", "POST"]
 )
-blueprint.add_url_rule("/account", view_func=profile.account)
+blueprint.add_url_rule("/account", view_func=profile.account_page, endpoint="account")
 blueprint.add_url_rule(
     "/account/password", view_func=settings.change_password, methods=["GET", "POST"]
 )
@@ -57,3 +63,6 @@ blueprint.add_url_rule("/healthz", view_func=health.healthz)
 blueprint.add_url_rule("/readyz", view_func=health.readyz)
 blueprint.add_url_rule("/dev/mailbox", view_func=mailbox.index)
 blueprint.add_url_rule("/dev/mailbox/<name>", view_func=mailbox.message)
+
+# Gatehouse's error pages on its own pages; the whole app's with GATEHOUSE_HARDEN_WHOLE_APP.
+errors.register(blueprint)

@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     #: first retry, doubled for each later one.
     "GATEHOUSE_MAIL_ATTEMPTS": 4,
     "GATEHOUSE_MAIL_RETRY_DELAY": timedelta(seconds=5),
+    #: How often each process's mail worker looks for due messages it was not woken for
+    #: (written by other processes, retries, rows left by a process that died).
+    "GATEHOUSE_MAIL_POLL_INTERVAL": timedelta(seconds=5),
     #: Debug mode only: keep mail in a local folder shown at /dev/mailbox instead of sending it.
     "GATEHOUSE_DEV_MAILBOX": False,
     #: Security events older than this are deleted.
@@ -85,6 +88,10 @@ DEFAULTS: dict[str, Any] = {
     #: "https://api.pwnedpasswords.com/range/"; None turns the check off. It fails open.
     "GATEHOUSE_HIBP_URL": None,
     "GATEHOUSE_HIBP_TIMEOUT": 2.0,
+    #: Gatehouse's security headers (below) and error pages (plain, leaking nothing; 503 while
+    #: the database or the counter storage is down) on every route of the app, not only on
+    #: Gatehouse's own pages. Off, the host's routes keep the host's own behaviour.
+    "GATEHOUSE_HARDEN_WHOLE_APP": False,
     #: Sent on every response unless the view set the header itself.
     "GATEHOUSE_CONTENT_SECURITY_POLICY": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -4,7 +4,7 @@ No exception text reaches the client (it can hold SQL, paths or framework names)
 status code picks the message.
 """
 
-from flask import Flask, current_app, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from limits.errors import StorageError
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
@@ -57,10 +57,11 @@ def counters_unavailable(error: StorageError) -> ResponseReturnValue:
     return handle(ServiceUnavailable(retry_after=5))
 
 
-def register(app: Flask) -> None:
+def register(target: Flask | Blueprint) -> None:
     """Handle every HTTP error (unhandled exceptions arrive here as 500s), and outages of the
-    database or the rate-limit storage (503)."""
-    app.register_error_handler(HTTPException, handle)
+    database or the rate-limit storage (503): on Gatehouse's blueprint always, on the whole
+    app when GATEHOUSE_HARDEN_WHOLE_APP is set."""
+    target.register_error_handler(HTTPException, handle)
     for outage in (OperationalError, InterfaceError, PoolTimeoutError):
-        app.register_error_handler(outage, database_unavailable)
-    app.register_error_handler(StorageError, counters_unavailable)
+        target.register_error_handler(outage, database_unavailable)
+    target.register_error_handler(StorageError, counters_unavailable)

@@ -7,14 +7,14 @@ from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import errors, headers
-from .services import mail, sessions, throttle
+from . import errors, headers, state
 from .access import unauthorized
 from .blueprint import blueprint
 from .cli import cli
 from .config import DEFAULTS
-from .services.database import add_version_location, configure_engines
 from .models import Model
+from .services import mail, outbox, sessions, throttle
+from .services.database import add_version_location, configure_engines
 from .services.passwords import MIN_LENGTH_FLOOR
 
 #: Applied when the host left Flask's MAX_CONTENT_LENGTH unset: auth forms are small.
@@ -38,9 +38,17 @@ class Gatehouse:
         and Flask's ``SECRET_KEY``; Flask-Mailman's ``MAIL_*`` keys when the host has not set
         up Flask-Mailman itself. Sets ``MAX_CONTENT_LENGTH`` when unset, and makes Flask's
         own session cookie ``Secure`` (when ``GATEHOUSE_COOKIE_SECURE``) and ``SameSite=Lax``.
+        Everything it builds for ``app`` (rate limiter, mail worker) is kept in
+        ``app.extensions["gatehouse"]``; one ``Gatehouse`` object may serve many apps.
         """
         if "gatehouse" in app.extensions:
             raise RuntimeError("Gatehouse is already registered on this app.")
+        if hasattr(app, "login_manager"):
+            raise RuntimeError(
+                "This app already has a Flask-Login LoginManager. Gatehouse brings its own "
+                "(server-side sessions decide who is signed in): remove the app's "
+                "LoginManager, and use flask_gatehouse.login_required and current_user."
+            )
         if app.extensions.get("sqlalchemy") is not db:
             raise RuntimeError("Call db.init_app(app) before gatehouse.init_app(app, db).")
         if db.metadata is not Model.metadata:
@@ -63,17 +71,21 @@ class Gatehouse:
         if proxies:
             # Only the nearest ``proxies`` hops of X-Forwarded-For/-Proto are believed.
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-        throttle.init_app(app)
         mail.init_app(app)
         app.register_blueprint(blueprint, url_prefix=app.config["GATEHOUSE_URL_PREFIX"])
+        # Headers check their scope per request (GATEHOUSE_HARDEN_WHOLE_APP); error pages are
+        # the blueprint's own unless the host asks for them everywhere.
         app.after_request(headers.apply)
-        errors.register(app)
+        if app.config["GATEHOUSE_HARDEN_WHOLE_APP"]:
+            errors.register(app)
         app.cli.add_command(cli)
         configure_engines(app, db)
         migrate = app.extensions.get("migrate")
         if migrate is not None and add_version_location not in migrate.migrate.configure_callbacks:
             migrate.migrate.configure(add_version_location)
-        app.extensions["gatehouse"] = self
+        app.extensions["gatehouse"] = state.State(
+            limiter=throttle.create_limiter(app), outbox=outbox.Outbox(app)
+        )
 
 
 def _secure_config(app: Flask) -> None:

@@ -1,4 +1,8 @@
-"""The forms behind Gatehouse's pages (Flask-WTF: every one carries a CSRF token)."""
+"""The forms behind Gatehouse's pages (Flask-WTF: every one carries a CSRF token).
+
+Each form that takes an address yields it normalised, once (``clean_email`` or
+``typed_email``); nothing after the form normalises it again.
+"""
 
 from typing import Any
 
@@ -8,9 +12,35 @@ from flask_wtf.form import SUBMIT_METHODS
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
-from .services.identity import InvalidIdentity, normalize_email, normalize_username
 from .models import User
-from .services.passwords import password_problems
+from .services.identity import (
+    InvalidIdentity,
+    TypedEmail,
+    normalize_email,
+    normalize_username,
+    typed_email,
+)
+from .services.passwords import password_problems, password_rules
+
+__all__ = [
+    "ChangeEmailForm",
+    "ChangePasswordForm",
+    "ConfirmForm",
+    "CurrentPasswordForm",
+    "EmailRequestForm",
+    "GatehouseForm",
+    "LoginForm",
+    "NewPasswordForm",
+    "RegisterForm",
+    "locked_message",
+    "password_rules",
+]
+
+
+def locked_message(retry_after: int) -> str:
+    """What a locked account's form says: the wait, in whole minutes."""
+    minutes = max(1, round(retry_after / 60))
+    return f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
 
 
 def _normalized_email(field: EmailField) -> str:
@@ -71,8 +101,18 @@ class RegisterForm(GatehouseForm):
             raise ValidationError(" ".join(problems))
 
 
-class LoginForm(GatehouseForm):
+class _TypedEmailForm(GatehouseForm):
+    """A form whose address is never refused for its syntax (the answer must not differ):
+    ``typed_email`` is what was typed, normalised once."""
+
     email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+
+    @property
+    def typed_email(self) -> TypedEmail:
+        return typed_email(self.email.data or "")
+
+
+class LoginForm(_TypedEmailForm):
     password = PasswordField("Password", validators=[InputRequired(), Length(max=4096)])
     remember = BooleanField("Keep me signed in on this device for 30 days")
 
@@ -81,10 +121,8 @@ class ConfirmForm(GatehouseForm):
     """A button-only form (logout, revoke): its CSRF token is the whole point."""
 
 
-class EmailRequestForm(GatehouseForm):
+class EmailRequestForm(_TypedEmailForm):
     """An address to mail a link to (forgot password, resend confirmation)."""
-
-    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
 
 
 class CurrentPasswordForm(GatehouseForm):

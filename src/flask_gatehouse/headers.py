@@ -8,6 +8,8 @@ from .services import sessions
 def apply(response: Response) -> Response:
     """An ``after_request`` hook; headers a view set itself are left alone."""
     config = current_app.config
+    if request.blueprint != "gatehouse" and not config["GATEHOUSE_HARDEN_WHOLE_APP"]:
+        return response
     headers = response.headers
     present = {key.lower() for key, _ in headers.items()}  # one pass, not a scan per header
     defaults = [

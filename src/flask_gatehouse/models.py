@@ -65,6 +65,8 @@ class User(Model):
     """An account. ``email`` is always the output of ``identity.normalize_email``."""
 
     __tablename__ = "gatehouse_users"
+    #: SQLite would give a deleted account's id to the next sign-up (see gatehouse_0005).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -104,6 +106,8 @@ class UserSession(Model):
     """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
 
     __tablename__ = "gatehouse_sessions"
+    #: Session ids name sessions in URLs, events and links: never reused (gatehouse_0005).
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

@@ -4,10 +4,15 @@ Nothing lives at module level: two apps in one process (tests, or a host mountin
 keep separate rate-limit counters, mail workers and settings.
 """
 
+import os
+import threading
+import weakref
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, current_app
+from limits.storage import MemoryStorage
 
 if TYPE_CHECKING:
     from flask_limiter import Limiter
@@ -15,7 +20,7 @@ if TYPE_CHECKING:
     from .services.outbox import Outbox
 
 
-@dataclass
+@dataclass(eq=False)
 class State:
     """What ``Gatehouse.init_app`` built for one app."""
 
@@ -23,6 +28,28 @@ class State:
     limiter: "Limiter"
     #: The worker that sends this app's outbox (started on the first request of a process).
     outbox: "Outbox"
+
+    def __post_init__(self) -> None:
+        _live.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: locks another thread held at the fork would never be released
+        here, so in-memory counters get new ones (their expiry timer re-arms by itself)."""
+        storage = self.limiter.storage
+        if isinstance(storage, MemoryStorage):
+            storage.locks = defaultdict(threading.RLock)
+
+
+#: Every app's state in this process, only so a forked child can rebuild their locks.
+_live: "weakref.WeakSet[State]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for found in list(_live):
+        found.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def get(app: Flask | None = None) -> State:

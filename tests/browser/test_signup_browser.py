@@ -12,7 +12,7 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
-from flask_gatehouse import mail
+from flask_gatehouse.services import mail
 from tests.browser.test_pages import log_in, screenshot
 from tests.smtp import Mailbox, link_path
 

@@ -27,6 +27,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI="sqlite:///blog.db",
         GATEHOUSE_SITE_NAME="The Blog",
         GATEHOUSE_POST_LOGIN_URL="/blogs",
+        # The whole site is the blog: Gatehouse's headers and error pages on every route.
+        GATEHOUSE_HARDEN_WHOLE_APP=True,
     )
     app.config.from_prefixed_env()
     if test_config is not None:

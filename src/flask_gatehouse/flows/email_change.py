@@ -16,40 +16,50 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..services import audit, mail, tokens
-from ..services.database import db
 from ..models import Token, User, utcnow
+from ..services import audit, mail, tokens, users
+from ..services.database import db
+from . import commit
 
 
 class AddressTaken(Exception):  # noqa: N818 - it names the situation, like InvalidIdentity
     """The new address belongs to another account (which may have signed up meanwhile)."""
 
 
-def request_change(user: User, new_email: str) -> None:
-    """Mail a link to ``new_email`` (already normalised) and tell the current address, with a
-    link that cancels the change. A pending earlier request stops working."""
-    old_email = user.email
-    tokens.void(user, "change_email")
-    confirm_token = tokens.issue("change_email", user, email=new_email)
-    secure_token = tokens.issue("secure", user)
-    db().session.commit()
-    audit.record("email_change_requested", "success", user=user, detail=f"to {new_email}"[:255])
-    config = current_app.config
-    mail.send(
-        "email_change_confirm",
-        new_email,
-        username=user.username,
-        link=mail.link("gatehouse.confirm_email_change", token=confirm_token),
-        valid_for=mail.duration(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
-    )
-    mail.send(
-        "email_change_requested",
-        old_email,
-        username=user.username,
-        new_email=new_email,
-        secure_link=mail.link("gatehouse.secure_account", token=secure_token),
-        valid_for=mail.duration(config["GATEHOUSE_CONFIRM_MAX_AGE"]),
-    )
+def request_change(user: User, current_password: str, new_email: str) -> users.PasswordCheck:
+    """After the current password, mail a link to ``new_email`` (normalised) and tell the
+    current address, with a link that cancels the change. A pending earlier request stops
+    working."""
+    check = users.check_password(user, current_password, action="email_change_requested")
+    if check.ok:
+        old_email = user.email
+        tokens.void(user, "change_email")
+        confirm_token = tokens.issue("change_email", user, email=new_email)
+        secure_token = tokens.issue("secure", user)
+        audit.record("email_change_requested", "success", user=user, detail=f"to {new_email}"[:255])
+        valid_for = mail.duration(current_app.config["GATEHOUSE_CONFIRM_MAX_AGE"])
+        mail.send(
+            "email_change_confirm",
+            new_email,
+            username=user.username,
+            link=mail.link("gatehouse.confirm_email_change", token=confirm_token),
+            valid_for=valid_for,
+        )
+        mail.send(
+            "email_change_requested",
+            old_email,
+            username=user.username,
+            new_email=new_email,
+            secure_link=mail.link("gatehouse.secure_account", token=secure_token),
+            valid_for=valid_for,
+        )
+    commit()
+    return check
+
+
+def change_target(token: str) -> Token | None:
+    """The live change link behind ``token``, without using it (for its page)."""
+    return tokens.peek("change_email", token)
 
 
 def confirm(token: str) -> User | None:
@@ -60,9 +70,9 @@ def confirm(token: str) -> User | None:
     """
     found = tokens.consume("change_email", token)
     session = db().session
-    user = session.get(User, found.user_id) if found is not None else None
+    user = users.find_by_id(found.user_id) if found is not None else None
     if found is None or user is None or not user.active:
-        session.commit()
+        commit()
         return None
     old_email = user.email
     try:
@@ -70,14 +80,13 @@ def confirm(token: str) -> User | None:
         with session.begin_nested():
             user.email = found.email
     except IntegrityError:
-        session.commit()
         audit.record("email_changed", "failure", user=user, detail="address taken")
+        commit()
         raise AddressTaken from None
     user.email_confirmed_at = utcnow()
     # Links mailed to the old address (a password reset above all) must not outlive it.
     tokens.void(user, "reset", "change_email")
     secure_token = tokens.issue("secure", user, email=old_email)
-    session.commit()
     audit.record("email_changed", "success", user=user, detail=f"from {old_email}"[:255])
     mail.send(
         "email_changed",
@@ -87,6 +96,7 @@ def confirm(token: str) -> User | None:
         secure_link=mail.link("gatehouse.secure_account", token=secure_token),
         valid_for=mail.duration(current_app.config["GATEHOUSE_SECURE_ACCOUNT_MAX_AGE"]),
     )
+    commit()
     return user
 
 

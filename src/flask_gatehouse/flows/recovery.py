@@ -11,14 +11,16 @@ knows the address cannot keep killing the owner's link by asking for new ones.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from ..models import Token, User, utcnow
 from ..services import audit, mail, sessions, tokens, users
 from ..services.database import db
-from ..models import Token, User, utcnow
+from ..services.identity import TypedEmail
+from ..services.passwords import hash_password
+from . import commit
 
 
 @dataclass(frozen=True)
@@ -39,46 +41,38 @@ class Secured:
     reset_sent: bool
 
 
-def request_reset(raw_email: str) -> None:
+def request_reset(email: TypedEmail) -> None:
     """Mail a reset link when the typed address belongs to an active account; otherwise
     only record the request. Both paths look the user up and record the event in one
     commit; storing the link is the only extra work, and the per-address rate limit
     leaves too few samples to measure it."""
-    user = users.find_by_email(raw_email)
+    user = users.find_by_email(email.canonical)
     if user is None or not user.active:
         detail = "unknown address" if user is None else "inactive account"
         audit.record(
-            "password_reset_requested",
-            "failure",
-            identifier=audit.typed_address(raw_email),
-            detail=detail,
+            "password_reset_requested", "failure", identifier=email.canonical, detail=detail
         )
-        return
-    message = _reset_message(user, tokens.issue("reset", user))
-    audit.record("password_reset_requested", "success", user=user)  # commits the link too
-    mail.send("reset_password", **message)
+    else:
+        audit.record("password_reset_requested", "success", user=user)
+        _send_reset_link(user)
+    commit()
 
 
-def send_reset_link(user: User) -> None:
+def _send_reset_link(user: User) -> None:
     """Mail ``user`` a new reset link at the address stored on the account."""
-    message = _reset_message(user, tokens.issue("reset", user))
-    db().session.commit()
-    mail.send("reset_password", **message)
-
-
-def _reset_message(user: User, token: str) -> dict[str, Any]:
-    """The reset mail's recipient and context, read before the commit expires ``user``."""
-    return {
-        "to": user.email,
-        "username": user.username,
-        "link": mail.link("gatehouse.reset_password", token=token),
-        "valid_for": mail.duration(current_app.config["GATEHOUSE_RESET_MAX_AGE"]),
-    }
+    token = tokens.issue("reset", user)
+    mail.send(
+        "reset_password",
+        user.email,
+        username=user.username,
+        link=mail.link("gatehouse.reset_password", token=token),
+        valid_for=mail.duration(current_app.config["GATEHOUSE_RESET_MAX_AGE"]),
+    )
 
 
 def _holder(found: Token | None) -> User | None:
     """The active account a link belongs to (a deactivated one is the operator's to handle)."""
-    user = db().session.get(User, found.user_id) if found is not None else None
+    user = users.find_by_id(found.user_id) if found is not None else None
     return user if user is not None and user.active else None
 
 
@@ -93,24 +87,25 @@ def reset_target(token: str) -> User | None:
 def reset_password(token: str, password: str) -> User | None:
     """Use a reset link to set ``password`` (already checked against the policy).
 
-    The link is spent and committed before the new password is hashed, so of parallel
-    requests exactly one gets through and the write lock is not held while hashing; a
-    failure after that leaves a spent link and the old password, never a usable link.
-    The address counts as confirmed (the link proved the mailbox), in the same commit as
-    the password: an account someone pre-registered with the owner's address loses that
-    person's password as it becomes usable. ``users.set_password`` then ends every session,
+    The password is hashed first, outside any lock; then spending the link (a DELETE that
+    one request alone can make), the new password and its consequences are one commit, so
+    of parallel requests exactly one gets through, and a failure leaves the link usable and
+    the old password in place. The address counts as confirmed (the link proved the
+    mailbox): an account someone pre-registered with the owner's address loses that
+    person's password as it becomes usable. ``users.set_password`` ends every session,
     voids the other reset links, lifts the lockout and tells the owner.
     """
+    password_hash = hash_password(password)
     found = tokens.consume("reset", token)
     user = _holder(found)
-    bound = found is not None and user is not None and user.email == found.email
-    db().session.commit()
-    if user is None or not bound:
+    if found is None or user is None or user.email != found.email:
+        commit()  # a link for an old address is spent all the same
         return None
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
-    users.set_password(user, password)
+    users.set_password(user, password_hash)
     audit.record("password_reset", "success", user=user)
+    commit()
     return user
 
 
@@ -129,21 +124,18 @@ def secure_account(token: str) -> Secured | None:
     Puts back the address the link was sent to when an email change replaced it (unless
     another account has it now), cancels pending email changes, clears the password, ends
     every session (the one a new-device notice named among them), and mails a reset link to
-    the address the link was sent to. The link, the address, the cancellations and the
-    password are one commit.
+    the address the link was sent to, all in one commit.
     """
     found = tokens.consume("secure", token)
-    session = db().session
     user = _holder(found)
     if found is None or user is None:
-        session.commit()
+        commit()
         return None
     replaced = found.email != user.email
     restored = replaced and _restore_address(user, found.email)
     tokens.void(user, "change_email")
     # Whoever was in knows the password: it stops working now, not once the owner resets it.
     user.password_hash = None
-    session.commit()
     sessions.revoke_all(user)
     if not replaced:
         audit.record("account_secured", "success", user=user)
@@ -153,7 +145,8 @@ def secure_account(token: str) -> Secured | None:
         audit.record("account_secured", "failure", user=user, detail="old address taken")
     proven = not replaced or restored
     if proven:
-        send_reset_link(user)
+        _send_reset_link(user)
+    commit()
     return Secured(reset_sent=proven)
 
 

@@ -1,4 +1,10 @@
-"""Signing in and out behind the views: lockout, password check, audit, sessions."""
+"""Signing in and out: a first factor, the stages (``stages``), then a session.
+
+The attempt is counted against the account before the password is checked, so a locked
+account costs no hashing and parallel guesses cannot overrun the limit. Attempts on a locked
+account are audited once per five minutes, not once each, so an attack on one cannot turn
+into a flood of database writes.
+"""
 
 from dataclasses import dataclass
 from typing import Any
@@ -6,67 +12,127 @@ from typing import Any
 from flask import current_app, session
 from flask_login import logout_user
 
-from ..services import audit, mail, sessions, throttle, tokens, users
-from . import signup
+from .. import stages
 from ..models import User, UserSession
+from ..services import audit, mail, pending_logins, sessions, throttle, tokens, users
+from ..services.identity import TypedEmail
+from ..services.redirects import safe_next
+from . import commit
 
 
 @dataclass(frozen=True)
 class SignIn:
-    """How a login attempt ended: a user, or None and, when locked, seconds to wait, or
-    whether the right password was refused because the address is not confirmed yet."""
+    """How a sign-in step ended: ``user`` when a session started; else ``retry_after``
+    seconds when locked, ``unconfirmed`` when the right password met an unconfirmed address,
+    ``next_page`` (an endpoint) when a pending stage waits, or none of them for wrong
+    credentials. ``next_url`` is where a signed-in browser goes."""
 
-    user: User | None
+    user: User | None = None
+    next_url: str = "/"
     retry_after: int | None = None
     unconfirmed: bool = False
+    next_page: str | None = None
 
 
-def sign_in(raw_email: str, password: str, *, remember: bool) -> SignIn:
-    """Try the credentials and, on success, open a session for this browser.
+def landing_url(requested: str | None, default: str | None = None) -> str:
+    """``requested`` when it is a safe same-origin path, else ``default`` (by default
+    GATEHOUSE_POST_LOGIN_URL)."""
+    fallback: str = default or current_app.config["GATEHOUSE_POST_LOGIN_URL"]
+    return safe_next(requested) or fallback
 
-    The attempt is counted against the account before the password is checked, so a locked
-    account costs no hashing and parallel guesses cannot overrun the limit. Attempts on a
-    locked account are audited once per five minutes, not once each, so an attack on one
-    cannot turn into a flood of database writes.
-    """
-    wait = throttle.reserve_login_attempt(raw_email)
+
+def sign_in_with_password(
+    email: TypedEmail, password: str, *, remember: bool, next_url: str | None
+) -> SignIn:
+    """The password as first factor, then the stages; a session when none is pending."""
+    wait = throttle.reserve_login_attempt(email.key)
     if wait is not None:
-        if throttle.first_refusal(raw_email):
-            audit.record(
-                "login", "blocked", identifier=audit.typed_address(raw_email), detail="locked out"
-            )
-        return SignIn(None, retry_after=wait)
-    user = users.authenticate(raw_email, password)
+        if throttle.first_refusal(email.key):
+            audit.record("login", "blocked", identifier=email.canonical, detail="locked out")
+            commit()
+        return SignIn(retry_after=wait)
+    user = users.authenticate(email.canonical, password)
     if user is None:
-        audit.record("login", "failure", identifier=audit.typed_address(raw_email))
-        return SignIn(None)
-    throttle.clear_lockout(raw_email)
-    if registration.needs_confirmation(user):
-        audit.record("login", "failure", user=user, detail="email not confirmed")
-        return SignIn(None, unconfirmed=True)
-    new_device = not throttle.is_known_device(raw_email)
-    throttle.remember_device(raw_email)
+        audit.record("login", "failure", identifier=email.canonical)
+        commit()
+        return SignIn()
+    throttle.clear_lockout(email.key)
+    return _advance(user, method="password", remember=remember, next_url=next_url, after=None)
+
+
+def record_invalid_form() -> None:
+    """A login form refused before any check (missing or over-long fields)."""
+    audit.record("login", "failure", detail="invalid form")
+    commit()
+
+
+def _advance(
+    user: User, *, method: str, remember: bool, next_url: str | None, after: str | None
+) -> SignIn:
+    """Run the stages after ``after``: stop, hold the sign-in for a stage's page, or start the
+    session. Commits."""
+    stage = stages.next_stage(user, after=after)
+    if stage is not None and stage.page is None:
+        audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
+        commit()
+        return SignIn(unconfirmed=stage.key == "email_confirmation")
+    if stage is not None and stage.page is not None:
+        pending_logins.start(user, method=method, remember=remember, next_url=safe_next(next_url))
+        commit()
+        return SignIn(next_page=stage.page)
+    _start_session(user, remember=remember)
+    return SignIn(user=user, next_url=landing_url(next_url))
+
+
+def pending_user() -> User | None:
+    """The account of this browser's pending sign-in (for a stage's page), if any."""
+    pending = pending_logins.current()
+    return users.find_by_id(pending.user_id) if pending is not None else None
+
+
+def change_required_password(password: str) -> SignIn | None:
+    """Complete the password-change stage with ``password`` (already checked against the
+    policy), then go on with the stages after it; None when the pending sign-in expired or
+    was used meanwhile."""
+    pending = pending_logins.current()
+    user = users.find_by_id(pending.user_id) if pending is not None else None
+    if pending is None or user is None or not pending_logins.finish(pending):
+        commit()
+        return None
+    users.set_password(user, password)
+    return _advance(
+        user,
+        method=pending.method,
+        remember=pending.remember,
+        next_url=pending.next_url,
+        after="password_change",
+    )
+
+
+def _start_session(user: User, *, remember: bool) -> None:
+    """Open a session for this browser, mail a "new sign-in" notice for a browser the
+    account never used (never on its first login: every browser is new then), and commit
+    the session, the login event and the notice as one."""
+    new_device = not throttle.is_known_device(user.email)
+    throttle.remember_device(user.email)
     # A fresh Flask session (and so a fresh CSRF token) for the signed-in browser.
     session.clear()
     record = sessions.start(user, remember=remember)
-    # Never on an account's first login: every browser is new then.
     notify = (
         new_device
         and user.last_login_at is not None
         and current_app.config["GATEHOUSE_NOTIFY_NEW_DEVICE"]
     )
     user.last_login_at = record.created_at
-    notice = _new_device_notice(user, record) if notify else None
-    audit.record("login", "success", user=user)  # commits the session, event and notice link
-    if notice is not None:
-        mail.send("new_device", **notice)
-    return SignIn(user)
+    if notify:
+        mail.send("new_device", **_new_device_notice(user, record))
+    audit.record("login", "success", user=user)
+    commit()
 
 
 def _new_device_notice(user: User, record: UserSession) -> dict[str, Any]:
-    """The "new sign-in" mail for a browser never used on the account (recipient and
-    context), with a link that signs that session out and starts a password reset if it was
-    not the owner. The link joins the transaction."""
+    """The "new sign-in" mail (recipient and context), with a link that signs that session
+    out and starts a password reset if it was not the owner."""
     token = tokens.issue("secure", user, session_id=record.id)
     return {
         "to": user.email,
@@ -83,5 +149,17 @@ def sign_out(user: User) -> None:
     session (with its CSRF token), and audit it."""
     audit.record("logout", "success", user=user)
     sessions.end_current()
+    commit()
     logout_user()
     session.clear()
+
+
+def reauthenticate(user: User, password: str) -> users.PasswordCheck:
+    """Enter the password again: on success the session counts as freshly signed in (and
+    gets a new token)."""
+    check = users.check_password(user, password, action="reauthenticated")
+    if check.ok:
+        sessions.reauthenticated()
+        audit.record("reauthenticated", "success", user=user)
+    commit()
+    return check

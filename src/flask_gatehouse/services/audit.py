@@ -1,23 +1,40 @@
-"""Security events: one row per event plus one JSON log line for the operator's log system.
+"""Security events: one row per event, one JSON log line for the operator's log system, and
+a blinker signal for the host (``flask_gatehouse.signals``).
 
-Events are written in their own commit so that a later failure in the request cannot lose
-them, and each write also deletes events older than GATEHOUSE_AUDIT_RETENTION (an indexed
-range delete, so it costs next to nothing when there is nothing to prune).
+An event joins the action's transaction: it is stored exactly when the action is, and its
+log line and signals go out only once that commit succeeded (``flows.commit``), so neither
+the table nor the log ever tells of an action that was rolled back. Each write also deletes
+events older than GATEHOUSE_AUDIT_RETENTION (an indexed range delete, so it costs next to
+nothing when there is nothing to prune).
 """
 
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app, has_request_context
 from sqlalchemy import and_, delete, or_, select
 
+from .. import signals
+from ..models import Event, User, utcnow
 from . import client
 from .database import db
-from .identity import InvalidIdentity, normalize_email
-from ..models import Event, User, utcnow
 
 logger = logging.getLogger("flask_gatehouse.audit")
+
+#: Where the session keeps the events recorded in its open transaction.
+_RECORDED = "gatehouse_recorded_events"
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """An event waiting for its transaction's commit, with its log line read beforehand
+    (after the commit the row's attributes are expired and would each cost a query)."""
+
+    event: Event
+    user: User | None
+    line: str
 
 
 def record(
@@ -28,7 +45,8 @@ def record(
     identifier: str | None = None,
     detail: str | None = None,
 ) -> Event:
-    """Store and log one event; ``outcome`` is "success", "failure" or "blocked"."""
+    """Add one event to the current transaction; ``outcome`` is "success", "failure" or
+    "blocked". Logged and signalled by ``announce_committed`` once the caller commits."""
     now = utcnow()
     in_request = has_request_context()
     event = Event(
@@ -50,18 +68,30 @@ def record(
             Event.created_at < now - current_app.config["GATEHOUSE_AUDIT_RETENTION"]
         )
     )
-    session.commit()
-    logger.info(json.dumps(as_dict(event), ensure_ascii=False))
+    line = json.dumps(as_dict(event), ensure_ascii=False)
+    session.info.setdefault(_RECORDED, []).append(_Recorded(event, user, line))
     return event
 
 
-def typed_address(raw_email: str) -> str | None:
-    """What was typed as an address, as events keep it: normalised, and only when valid (so
-    no junk or NUL reaches the table)."""
-    try:
-        return normalize_email(raw_email)
-    except InvalidIdentity:
-        return None
+def take_recorded() -> list["_Recorded"]:
+    """The events recorded in the open transaction, forgotten here (taken before a commit:
+    if it fails, they were never stored and must not be announced)."""
+    recorded: list[_Recorded] = db().session.info.pop(_RECORDED, [])
+    return recorded
+
+
+def announce_committed(recorded: list["_Recorded"]) -> None:
+    """Log and signal events whose transaction committed."""
+    if not recorded:
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for item in recorded:
+        logger.info(item.line)
+        kind, outcome = item.event.kind, item.event.outcome
+        signals.security_event.send(app, user=item.user, event=item.event)
+        named = signals.BY_EVENT.get((kind, outcome))
+        if named is not None:
+            named.send(app, user=item.user, event=item.event)
 
 
 def as_dict(event: Event) -> dict[str, object]:

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..models import Token, User, UserSession, utcnow
 from . import audit
 from .database import db
-from ..models import Token, User, UserSession, utcnow
 
 
 def account_data(user: User) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
+from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -17,8 +18,10 @@ __all__ = [
     "EMAIL_MAX_LENGTH",
     "USERNAME_MAX_LENGTH",
     "InvalidIdentity",
+    "TypedEmail",
     "normalize_email",
     "normalize_username",
+    "typed_email",
 ]
 
 #: RFC 5321 4.5.3.1.3 (path limit 256 minus the angle brackets).
@@ -141,3 +144,26 @@ def normalize_username(raw: str) -> str:
     if len(value) > USERNAME_MAX_LENGTH:
         raise InvalidIdentity(_MSG_USERNAME_TOO_LONG)
     return value
+
+
+@dataclass(frozen=True)
+class TypedEmail:
+    """What was typed as an account's address, normalised once, at the form.
+
+    ``canonical`` is the ``normalize_email`` form, or None when the text is not a valid
+    address (it then matches no account, and is still counted: a login with it costs the same
+    hash work and is limited like any other). ``key`` names it for counters either way.
+    """
+
+    canonical: str | None
+    key: str
+
+
+def typed_email(raw: str) -> TypedEmail:
+    """Normalise what was typed as an address, for a form that must not refuse it (login,
+    forgot password): invalid text yields no canonical address instead of an error."""
+    try:
+        canonical = normalize_email(raw)
+    except InvalidIdentity:
+        return TypedEmail(None, raw.strip(_ASCII_WHITESPACE).casefold())
+    return TypedEmail(canonical, canonical)

@@ -16,9 +16,9 @@ from flask import Response, after_this_request, current_app, g, request
 from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
+from ..models import User, UserSession, utcnow
 from . import client
 from .database import db
-from ..models import User, UserSession, utcnow
 
 #: Tokens longer than this are not ours; refuse them before hashing.
 _MAX_TOKEN_LENGTH = 64
@@ -76,8 +76,8 @@ def start(user: User, *, remember: bool) -> UserSession:
 
     A fresh token on every login means a token planted before login (session fixation)
     never becomes authenticated. The user's expired sessions are cleared on the way. The
-    session joins the current transaction: the caller commits it (``signin.sign_in`` does,
-    together with the login's audit event).
+    session joins the current transaction: the sign-in flow commits it with the login's
+    audit event.
     """
     config = current_app.config
     token = secrets.token_urlsafe(32)
@@ -129,7 +129,9 @@ def load_user(_request: object = None) -> User | None:
     """Flask-Login's request loader: the user of this request's session cookie, if valid.
 
     One indexed query (session joined with its active user). "Last seen" is written only
-    when older than GATEHOUSE_SESSION_TOUCH_INTERVAL, so most page views write nothing.
+    when older than GATEHOUSE_SESSION_TOUCH_INTERVAL, so most page views write nothing. These
+    two writes (touch, and deleting an expired session) are the loader's own small commits:
+    they belong to no user action and must not wait for one.
     """
     token = request.cookies.get(cookie_name())
     if not token:
@@ -185,7 +187,8 @@ def is_recently_authenticated() -> bool:
 
 def reauthenticated() -> None:
     """Record that the password was just entered again, and rotate the session's token
-    (a token seen before the re-authentication does not carry the new trust)."""
+    (a token seen before the re-authentication does not carry the new trust). Joins the
+    current transaction."""
     session_id = current_id()
     if session_id is None:
         return
@@ -197,7 +200,6 @@ def reauthenticated() -> None:
         .where(UserSession.id == session_id)
         .values(token_hash=_digest(token), authenticated_at=now, last_seen_at=now)
     )
-    session.commit()
     g.gatehouse_authenticated_at = now
     record = session.get_one(UserSession, session_id)
     max_age = record.expires_at - now if record.remembered else None
@@ -216,12 +218,11 @@ def _forget_cookie() -> None:
 
 
 def end_current() -> None:
-    """Revoke this request's session and clear its cookie (logout)."""
+    """Revoke this request's session and clear its cookie (logout). Joins the current
+    transaction."""
     session_id = current_id()
     if session_id is not None:
-        session = db().session
-        session.execute(delete(UserSession).where(UserSession.id == session_id))
-        session.commit()
+        db().session.execute(delete(UserSession).where(UserSession.id == session_id))
         g.pop("gatehouse_session_id")
     _forget_cookie()
 
@@ -242,24 +243,22 @@ def active_for(user: User) -> list[UserSession]:
 
 
 def revoke(user: User, session_id: int) -> bool:
-    """End one of ``user``'s sessions; False when it is not theirs or already gone."""
-    session = db().session
+    """End one of ``user``'s sessions; False when it is not theirs or already gone. Joins
+    the current transaction."""
     result = cast(
         CursorResult[Any],
-        session.execute(
+        db().session.execute(
             delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)
         ),
     )
-    session.commit()
     return bool(result.rowcount)
 
 
 def revoke_all(user: User, *, keep: int | None = None) -> int:
-    """End every session of ``user`` except the one with id ``keep``; return how many ended."""
+    """End every session of ``user`` except the one with id ``keep``; return how many ended.
+    Joins the current transaction."""
     statement = delete(UserSession).where(UserSession.user_id == user.id)
     if keep is not None:
         statement = statement.where(UserSession.id != keep)
-    session = db().session
-    result = cast(CursorResult[Any], session.execute(statement))
-    session.commit()
+    result = cast(CursorResult[Any], db().session.execute(statement))
     return result.rowcount

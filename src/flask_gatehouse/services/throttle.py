@@ -1,7 +1,8 @@
 """Rate limits (Flask-Limiter) and login lockout, on one shared counter storage.
 
-Route limits are Flask-Limiter decorators on the views. Lockout needs more than a route limit
-can give: attempts are counted per account *before* the password is checked (one atomic
+Route limits are Flask-Limiter limits, marked on the views by ``limit`` and applied per app by
+``create_limiter`` (each app has its own Limiter and counters). Lockout needs more than a route
+limit can give: attempts are counted per account *before* the password is checked (one atomic
 ``hit`` per tier), so 50 parallel guesses cannot get more than the limit through, and a
 locked account refuses even the right password without hashing anything.
 
@@ -18,8 +19,9 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, Response, after_this_request, current_app, has_request_context, request
 from flask_limiter import Limiter
@@ -27,35 +29,89 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 from limits import RateLimitItem, parse, parse_many
+from limits.strategies import RateLimiter
 
-from .identity import InvalidIdentity, normalize_email
+from .. import state
+from .identity import typed_email
 from .sessions import cookie_options, host_cookie
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-#: One Limiter for Gatehouse's routes; ``init_app`` points it at the app's storage.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
+F = TypeVar("F", bound=Callable[..., Any])
 
 _LOCKOUT_NAMESPACE = "gatehouse-lockout"
 _REPORT_NAMESPACE = "gatehouse-lockout-report"
 _REPORT_EVERY = parse("1 per 5 minutes")
 _DEVICE_COOKIE = "gatehouse_device"
 _DEVICE_LIFETIME = 365 * 24 * 3600
+#: Where ``limit`` leaves a view's route limits for ``create_limiter`` to apply.
+_LIMITS_ATTRIBUTE = "_gatehouse_limits"
 
 
-@limiter.request_filter
+@dataclass(frozen=True)
+class _RouteLimit:
+    """A Flask-Limiter ``limit`` call, kept until an app's own Limiter exists."""
+
+    spec: Callable[[], str]
+    key_func: Callable[[], str] | None
+    deduct_when: Callable[[Response], bool] | None
+
+
+def limit(
+    spec: Callable[[], str],
+    *,
+    key_func: Callable[[], str] | None = None,
+    deduct_when: Callable[[Response], bool] | None = None,
+) -> Callable[[F], F]:
+    """Mark a Gatehouse view with a limit on its POSTs. Nothing is wrapped here: the views
+    are shared by every app, while each app has its own Limiter (and so its own counters),
+    which ``create_limiter`` applies to that app's copy of the view."""
+
+    def mark(view: F) -> F:
+        limits: list[_RouteLimit] = view.__dict__.setdefault(_LIMITS_ATTRIBUTE, [])
+        limits.append(_RouteLimit(spec, key_func, deduct_when))
+        return view
+
+    return mark
+
+
+def create_limiter(app: Flask) -> Limiter:
+    """A Limiter of ``app``'s own, counting at GATEHOUSE_RATELIMIT_STORAGE_URI, applied to the
+    Gatehouse views ``limit`` marked (call after the blueprint is registered).
+
+    Flask-Limiter keeps a decorated view's limits on the Limiter that decorated it, so each
+    app's ``view_functions`` gets its own wrapped copy, and only Gatehouse's pages pay for
+    the check (the request filter lets the host's routes skip it early).
+    """
+    limiter = Limiter(
+        key_func=get_remote_address,
+        storage_uri=app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"],
+        # Storage failures surface as limits' StorageError, which errors.py turns into a 503.
+        storage_options={"wrap_exceptions": True},
+        headers_enabled=True,
+        strategy="moving-window",
+    )
+    limiter.request_filter(_outside_gatehouse)
+    limiter.init_app(app)
+    for endpoint, view in list(app.view_functions.items()):
+        marks: list[_RouteLimit] = getattr(view, _LIMITS_ATTRIBUTE, [])
+        if not endpoint.startswith("gatehouse.") or not marks:
+            continue
+        wrapped: Any = view
+        for mark in marks:
+            wrapped = limiter.limit(
+                mark.spec, key_func=mark.key_func, methods=["POST"], deduct_when=mark.deduct_when
+            )(wrapped)
+        app.view_functions[endpoint] = wrapped
+    return limiter
+
+
 def _outside_gatehouse() -> bool:
     """Only Gatehouse's own pages carry its limits: let the rest skip the limiter early."""
     return request.blueprint != "gatehouse"
 
 
-def init_app(app: Flask) -> None:
-    """Bind the limiter to ``app``, storing counters at GATEHOUSE_RATELIMIT_STORAGE_URI."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"])
-    # Storage failures surface as limits' StorageError, which errors.py turns into a 503.
-    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"wrap_exceptions": True})
-    limiter.init_app(app)
+def _strategy() -> RateLimiter:
+    """The current app's counters."""
+    return state.get().limiter.limiter
 
 
 def login_ip_limit() -> str:
@@ -82,19 +138,6 @@ def account_change_limit() -> str:
     return str(current_app.config["GATEHOUSE_ACCOUNT_CHANGE_LIMIT"])
 
 
-def email_request_limits(view: Callable[P, R]) -> Callable[P, R]:
-    """The limits of a page that mails a typed address (forgot password, resend
-    confirmation): per client IP and per address, counting only accepted forms."""
-    per_address = limiter.limit(
-        email_request_address_limit,
-        key_func=submitted_email_key,
-        methods=["POST"],
-        deduct_when=accepted,
-    )
-    per_ip = limiter.limit(email_request_ip_limit, methods=["POST"], deduct_when=accepted)
-    return per_ip(per_address(view))
-
-
 def account_key() -> str:
     """``key_func`` for limits per signed-in account (the client IP before sign-in)."""
     user_id: str | None = current_user.get_id()
@@ -111,14 +154,10 @@ def accepted(response: Response) -> bool:
     return response.status_code == 302
 
 
-def identifier_key(raw: str) -> str:
-    """A storage key for what was typed as the account: the normalised email (or, when it is
-    not an email, the case-folded text), hashed so counters hold no addresses."""
-    try:
-        identifier = normalize_email(raw)
-    except InvalidIdentity:
-        identifier = raw.strip().casefold()
-    return hashlib.sha256(identifier.encode("utf-8", "surrogatepass")).hexdigest()
+def identifier_key(key: str) -> str:
+    """A storage key for an account's identifier (``TypedEmail.key``, or a stored address),
+    hashed so counters hold no addresses."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def submitted_email_key() -> str:
@@ -128,7 +167,9 @@ def submitted_email_key() -> str:
     if value is None and request.is_json:
         body = request.get_json(silent=True)
         value = body.get("email") if isinstance(body, dict) else None
-    return "email:" + identifier_key(value if isinstance(value, str) else "")
+    # The route limit runs before the form is parsed: the one normalisation outside a form.
+    typed = typed_email(value if isinstance(value, str) else "")
+    return "email:" + identifier_key(typed.key)
 
 
 @lru_cache(maxsize=16)
@@ -141,16 +182,16 @@ def _lockout_key(identifier: str) -> str:
     return f"device:{device}" if device else f"account:{identifier}"
 
 
-def reserve_login_attempt(raw_identifier: str) -> int | None:
+def reserve_login_attempt(typed_key: str) -> int | None:
     """Count one login attempt for this account before its password is checked.
 
     Returns None when the attempt may go ahead, or the seconds until it may be retried when
     the account (or this known device of it) is locked: the wait of the longest full tier.
     A refused attempt is not counted, so hammering a locked account does not extend it.
     """
-    identifier = identifier_key(raw_identifier)
+    identifier = identifier_key(typed_key)
     key = _lockout_key(identifier)
-    strategy = limiter.limiter
+    strategy = _strategy()
     tiers = _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"])
     full = [tier for tier in tiers if not strategy.test(tier, _LOCKOUT_NAMESPACE, key)]
     # Each hit is atomic, so parallel attempts that all passed the test above still cannot
@@ -166,26 +207,20 @@ def reserve_login_attempt(raw_identifier: str) -> int | None:
     return max(1, math.ceil(reset_at - time.time()) + 1)
 
 
-def locked_message(retry_after: int) -> str:
-    """What a locked account's form says: the wait, in whole minutes."""
-    minutes = max(1, round(retry_after / 60))
-    return f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-
-
-def first_refusal(raw_identifier: str) -> bool:
+def first_refusal(typed_key: str) -> bool:
     """True for the first refused attempt on this locked account in five minutes."""
-    key = identifier_key(raw_identifier)
-    return limiter.limiter.hit(_REPORT_EVERY, _REPORT_NAMESPACE, key)
+    key = identifier_key(typed_key)
+    return _strategy().hit(_REPORT_EVERY, _REPORT_NAMESPACE, key)
 
 
-def clear_lockout(raw_identifier: str) -> None:
+def clear_lockout(typed_key: str) -> None:
     """Forget the account's counted attempts (after a successful login or a password reset),
     and this browser's as a known device when there is a request."""
-    identifier = identifier_key(raw_identifier)
+    identifier = identifier_key(typed_key)
     keys = {f"account:{identifier}"}
     if has_request_context():
         keys.add(_lockout_key(identifier))
-    strategy = limiter.limiter
+    strategy = _strategy()
     for key in keys:
         for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
             strategy.clear(tier, _LOCKOUT_NAMESPACE, key)
@@ -209,14 +244,14 @@ def _known_device(identifier: str) -> str | None:
     return str(data[1])
 
 
-def is_known_device(raw_identifier: str) -> bool:
+def is_known_device(typed_key: str) -> bool:
     """True when this browser has signed in to the account before (its device cookie)."""
-    return _known_device(identifier_key(raw_identifier)) is not None
+    return _known_device(identifier_key(typed_key)) is not None
 
 
-def remember_device(raw_identifier: str) -> None:
+def remember_device(typed_key: str) -> None:
     """After a successful login, mark this browser as a known device of the account."""
-    identifier = identifier_key(raw_identifier)
+    identifier = identifier_key(typed_key)
     device = _known_device(identifier) or secrets.token_urlsafe(16)
     value = _device_serializer().dumps([identifier[:32], device])
     name, options = host_cookie(_DEVICE_COOKIE), cookie_options()

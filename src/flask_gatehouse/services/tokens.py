@@ -14,8 +14,8 @@ from typing import Any, Literal
 from flask import current_app
 from sqlalchemy import delete, select
 
-from .database import db
 from ..models import Token, User, utcnow
+from .database import db
 
 #: confirm: prove a new account's address. change_email: prove a new address for an existing
 #: account. reset: set a new password. secure: "this wasn't me" from a security notification.

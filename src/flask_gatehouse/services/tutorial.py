@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ..models import User, utcnow
 from .database import db
 from .identity import InvalidIdentity, normalize_email, normalize_username
-from ..models import User, utcnow
 
 _LEGACY_PREFIXES = ("scrypt:", "pbkdf2:")
 
@@ -39,7 +39,7 @@ def _read_rows(path: Path) -> list[tuple[object, object, object, object]]:
 
 
 def import_tutorial_db(path: Path, *, trust_emails: bool = False) -> ImportReport:
-    """Add every usable row of ``path``'s ``users`` table in one transaction, with their
+    """Add every usable row of ``path``'s ``users`` table to the transaction, with their
     addresses unconfirmed unless ``trust_emails``.
 
     Rows are skipped, and reported, when the email is invalid or already taken (also by an
@@ -74,5 +74,4 @@ def import_tutorial_db(path: Path, *, trust_emails: bool = False) -> ImportRepor
         )
         taken.add(email)
         report.imported += 1
-    session.commit()
     return report

@@ -1,5 +1,8 @@
-"""Account operations shared by the views and the CLI: register, authenticate, re-check a
-password, (de)activate, delete."""
+"""Accounts: find, create, check a password, store a new one, (de)activate, delete.
+
+Every function joins the caller's transaction (the flow commits). Addresses arrive already
+normalised (``identity.normalize_email``, once, at the form or the CLI's argument).
+"""
 
 from dataclasses import dataclass
 
@@ -7,30 +10,27 @@ from sqlalchemy import delete as delete_rows
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..models import User, utcnow
 from . import audit, mail, sessions, throttle, tokens
 from .database import db
-from .identity import InvalidIdentity, normalize_email
-from ..models import User, utcnow
 from .passwords import hash_password, verify_password
 
 
-def find_by_email(raw_email: str) -> User | None:
-    """The account for an address as typed, matched through ``normalize_email``."""
-    try:
-        email = normalize_email(raw_email)
-    except InvalidIdentity:
+def find_by_email(email: str | None) -> User | None:
+    """The account with this normalised address (None finds nothing)."""
+    if email is None:
         return None
     return db().session.scalar(select(User).where(User.email == email))
 
 
 def register(*, email: str, username: str, password: str, confirmed: bool = False) -> User | None:
-    """Create an account; None when the address is taken.
+    """Add an account; None when the address is taken.
 
-    ``email`` and ``username`` must already be normalised; ``confirmed`` marks the address
-    as proven (an operator vouches for it) instead of waiting for the confirmation link.
-    The password is hashed before the insert, so a taken address costs the same time as a
-    new one, and the database's unique constraint (not a prior SELECT) decides races
-    between parallel sign-ups.
+    ``confirmed`` marks the address as proven (an operator vouches for it) instead of
+    waiting for the confirmation link. The password is hashed before the insert, so a taken
+    address costs the same time as a new one, and the database's unique constraint (not a
+    prior SELECT) decides races between parallel sign-ups: the insert is flushed inside a
+    savepoint, so a refusal leaves the rest of the transaction intact.
     """
     user = User(
         email=email,
@@ -39,29 +39,27 @@ def register(*, email: str, username: str, password: str, confirmed: bool = Fals
         email_confirmed_at=utcnow() if confirmed else None,
     )
     session = db().session
-    session.add(user)
     try:
-        session.commit()
+        with session.begin_nested():
+            session.add(user)
     except IntegrityError:
-        session.rollback()
         return None
     return user
 
 
-def authenticate(raw_email: str, password: str) -> User | None:
+def authenticate(email: str | None, password: str) -> User | None:
     """The active user these credentials belong to, or None.
 
     Unknown addresses and accounts without a usable password still run one hash verify
     (``verify_password`` uses a dummy hash), so response time does not reveal them. A hash
     with outdated parameters or a legacy werkzeug hash is replaced on success.
     """
-    user = find_by_email(raw_email)
+    user = find_by_email(email)
     matches, new_hash = verify_password(user.password_hash if user else None, password)
     if user is None or not matches or not user.active:
         return None
     if new_hash is not None:
         user.password_hash = new_hash
-        db().session.commit()
     return user
 
 
@@ -92,16 +90,16 @@ def check_password(user: User, password: str, *, action: str) -> PasswordCheck:
     throttle.clear_lockout(user.email)
     if new_hash is not None:
         user.password_hash = new_hash
-        db().session.commit()
     return PasswordCheck(True)
 
 
-def set_password(user: User, password: str) -> None:
-    """Store a new password, void outstanding reset links, end every session, lift any
-    lockout of the account, and tell the owner by email."""
-    user.password_hash = hash_password(password)
+def set_password(user: User, password_hash: str) -> None:
+    """Store a new password (hashed by the caller with ``passwords.hash_password`` before
+    its transaction takes any lock), void outstanding reset links, end every session, lift
+    any lockout of the account and any required change, and tell the owner by email."""
+    user.password_hash = password_hash
+    user.password_change_required = False
     tokens.void(user, "reset")
-    db().session.commit()
     sessions.revoke_all(user)
     throttle.clear_lockout(user.email)
     audit.record("password_changed", "success", user=user)
@@ -116,7 +114,6 @@ def set_password(user: User, password: str) -> None:
 def set_active(user: User, active: bool) -> None:
     """Activate or deactivate; deactivation ends every session at once."""
     user.active = active
-    db().session.commit()
     if not active:
         sessions.revoke_all(user)
     audit.record("activated" if active else "deactivated", "success", user=user)
@@ -132,6 +129,11 @@ def delete(user: User) -> None:
     user_id, email, username = user.id, user.email, user.username
     session = db().session
     session.execute(delete_rows(User).where(User.id == user_id))
-    session.commit()
+    session.expunge(user)
     audit.record("account_deleted", "success", identifier=email, detail=f"user {user_id}")
     mail.send("account_deleted", email, username=username)
+
+
+def find_by_id(user_id: int) -> User | None:
+    """The account with this id."""
+    return db().session.get(User, user_id)

@@ -1,39 +1,32 @@
-"""Sign-up, login and logout: thin views over the ``registration`` and ``signin`` flows."""
+"""Sign-up, login (and its pending stages) and logout: thin views over the sign-up and
+sign-in flows."""
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from ..services import audit, throttle
-from ..flows import signup
-from ..access import signed_in_user
-from ..forms import ConfirmForm, EmailRequestForm, LoginForm, RegisterForm
-from ..services.passwords import password_rules
-from ..services.redirects import safe_next
-from ..flows.signin import sign_in, sign_out
-
-
-def _after_login_url() -> str:
-    """``next`` when it is a safe same-origin path, else the configured landing page."""
-    default: str = current_app.config["GATEHOUSE_POST_LOGIN_URL"]
-    return safe_next(request.args.get("next")) or default
-
-
-@throttle.limiter.limit(throttle.signup_ip_limit, methods=["POST"], deduct_when=throttle.accepted)
-@throttle.limiter.limit(
-    throttle.signup_email_limit,
-    key_func=throttle.submitted_email_key,
-    methods=["POST"],
-    deduct_when=throttle.accepted,
+from ..access import login_limits, signed_in_user, signup_limits
+from ..flows import signin, signup
+from ..forms import (
+    ConfirmForm,
+    EmailRequestForm,
+    LoginForm,
+    NewPasswordForm,
+    RegisterForm,
+    locked_message,
+    password_rules,
 )
+
+
+@signup_limits
 def register() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        return redirect(_after_login_url())
+        return redirect(signin.landing_url(request.args.get("next")))
     form = RegisterForm()
     if form.validate_on_submit():
         # A taken address gets the same answer as a new one: the page must not tell a
         # stranger which addresses have accounts.
-        registration.sign_up(
+        signup.sign_up(
             email=form.clean_email, username=form.clean_username, password=form.password.data or ""
         )
         if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
@@ -46,17 +39,22 @@ def register() -> ResponseReturnValue:
     return render_template("gatehouse/register.html", form=form, rules=password_rules()), status
 
 
-@throttle.limiter.limit(throttle.login_ip_limit, methods=["POST"], deduct_when=throttle.failed)
+@login_limits
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        return redirect(_after_login_url())
+        return redirect(signin.landing_url(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        result = sign_in(
-            form.email.data or "", form.password.data or "", remember=form.remember.data
+        result = signin.sign_in_with_password(
+            form.typed_email,
+            form.password.data or "",
+            remember=form.remember.data,
+            next_url=request.args.get("next"),
         )
         if result.user is not None:
-            return redirect(_after_login_url())
+            return redirect(result.next_url)
+        if result.next_page is not None:
+            return redirect(url_for(result.next_page))
         if result.unconfirmed:
             resend = EmailRequestForm(formdata=None, email=form.email.data)
             form.form_errors.append(
@@ -64,14 +62,37 @@ def login() -> ResponseReturnValue:
             )
             return render_template("gatehouse/login.html", form=form, resend=resend), 403
         if result.retry_after is not None:
-            form.form_errors.append(throttle.locked_message(result.retry_after))
+            form.form_errors.append(locked_message(result.retry_after))
             page = render_template("gatehouse/login.html", form=form)
             return page, 429, {"Retry-After": str(result.retry_after)}
         form.form_errors.append("Incorrect email or password.")
     elif form.is_submitted() and not form.csrf_token.errors:
-        audit.record("login", "failure", detail="invalid form")
+        signin.record_invalid_form()
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/login.html", form=form), status
+
+
+def login_new_password() -> ResponseReturnValue:
+    """The password-change stage of a sign-in: no session until a new password is chosen."""
+    user = signin.pending_user()
+    if user is None:
+        flash("That sign-in expired. Please sign in again.", "info")
+        return redirect(url_for("gatehouse.login"))
+    form = NewPasswordForm(user)
+    if form.validate_on_submit():
+        result = signin.change_required_password(form.password.data or "")
+        if result is None:
+            flash("That sign-in expired. Please sign in again.", "info")
+            return redirect(url_for("gatehouse.login"))
+        if result.next_page is not None:
+            return redirect(url_for(result.next_page))
+        flash("Your new password is set.", "success")
+        return redirect(result.next_url)
+    status = 400 if form.is_submitted() else 200
+    page = render_template(
+        "gatehouse/login_new_password.html", form=form, email=user.email, rules=password_rules()
+    )
+    return page, status
 
 
 def logout() -> ResponseReturnValue:
@@ -80,7 +101,7 @@ def logout() -> ResponseReturnValue:
         return redirect(url_for("gatehouse.login"))
     form = ConfirmForm()
     if form.validate_on_submit():
-        sign_out(signed_in_user())
+        signin.sign_out(signed_in_user())
         flash("You have been signed out.", "success")
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200

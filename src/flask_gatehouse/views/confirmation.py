@@ -3,8 +3,8 @@
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from ..access import email_request_limits
 from ..flows import signup
-from ..services import throttle, tokens
 from ..forms import ConfirmForm, EmailRequestForm
 
 
@@ -13,13 +13,13 @@ def confirm_email(token: str) -> ResponseReturnValue:
     message must not spend it."""
     form = ConfirmForm()
     if form.validate_on_submit():
-        if registration.confirm(token) is not None:
+        if signup.confirm_email(token) is not None:
             flash("Your email address is confirmed. You can sign in now.", "success")
             return redirect(url_for("gatehouse.login"))
     elif form.is_submitted():
         return render_template("gatehouse/confirm_email.html", form=form, email=None), 400
     else:
-        found = tokens.peek("confirm", token)
+        found = signup.confirmation_target(token)
         if found is not None:
             return render_template("gatehouse/confirm_email.html", form=form, email=found.email)
     page = render_template(
@@ -32,12 +32,12 @@ def confirm_email(token: str) -> ResponseReturnValue:
     return page, 400
 
 
-@throttle.email_request_limits
+@email_request_limits
 def resend_confirmation() -> ResponseReturnValue:
     """One answer whether or not the address has an unconfirmed account."""
     form = EmailRequestForm()
     if form.validate_on_submit():
-        registration.resend_confirmation(form.email.data or "")
+        signup.resend_confirmation(form.typed_email)
         flash(
             "If that address belongs to an account waiting for confirmation, a new link "
             "is on its way.",

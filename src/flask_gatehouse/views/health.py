@@ -10,8 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import state
 from ..services.database import db
-from ..services.throttle import limiter
 
 
 def healthz() -> ResponseReturnValue:
@@ -39,7 +39,7 @@ def _database_ok() -> bool:
 
 
 def _storage_ok() -> bool:
-    if limiter.storage.check():
+    if state.get().limiter.storage.check():
         return True
     current_app.logger.warning("readiness: rate-limit storage unavailable")
     return False

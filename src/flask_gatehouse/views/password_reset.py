@@ -1,4 +1,4 @@
-"""Forgot password, reset links and "this wasn't me" links: thin views over ``recovery``.
+"""Forgot password, reset links and "this wasn't me" links: thin views over the recovery flow.
 
 Emailed links open a page and only its POST acts, so mail scanners that fetch every link
 cannot spend them. (Pages with a token in their URL get ``Referrer-Policy: no-referrer``
@@ -8,10 +8,9 @@ from ``headers.apply``.)
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from ..access import email_request_limits
 from ..flows import recovery
-from ..services import throttle
-from ..forms import ConfirmForm, EmailRequestForm, NewPasswordForm
-from ..services.passwords import password_rules
+from ..forms import ConfirmForm, EmailRequestForm, NewPasswordForm, password_rules
 
 
 def _link_invalid(what: str) -> ResponseReturnValue:
@@ -25,12 +24,12 @@ def _link_invalid(what: str) -> ResponseReturnValue:
     return page, 400
 
 
-@throttle.email_request_limits
+@email_request_limits
 def forgot_password() -> ResponseReturnValue:
     """One answer whether or not the address has an account."""
     form = EmailRequestForm()
     if form.validate_on_submit():
-        recovery.request_reset(form.email.data or "")
+        recovery.request_reset(form.typed_email)
         flash(
             "If an account exists for that address, we've emailed a link to reset its password.",
             "success",

@@ -3,38 +3,30 @@ the email address, delete the account, download its data."""
 
 import json
 
-from flask import Response, flash, redirect, render_template, request, session, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from wtforms import Field
 
-from ..services import audit, sessions, throttle, tokens, users
-from ..flows import email_change
-from ..access import login_required, recent_login_required, signed_in_user
-from ..services.database import db
-from ..services.export import account_data
+from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
+from ..flows import account, email_change, signin
 from ..forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     ConfirmForm,
     CurrentPasswordForm,
     GatehouseForm,
-)
-from ..services.passwords import password_rules
-from ..services.redirects import safe_next
-
-#: Password, email and deletion forms a signed-in account may submit (each has its counter).
-_account_change_limit = throttle.limiter.limit(
-    throttle.account_change_limit, key_func=throttle.account_key, methods=["POST"]
+    locked_message,
+    password_rules,
 )
 
 
-def _refuse(field: Field, check: users.PasswordCheck) -> tuple[int, dict[str, str]]:
+def _refuse(field: Field, check: account.PasswordCheck) -> tuple[int, dict[str, str]]:
     """Say on the password field why it was refused: the status and headers of the page."""
     if check.retry_after is None:
         field.errors = [*field.errors, "Incorrect password."]
         return 400, {}
-    field.errors = [*field.errors, throttle.locked_message(check.retry_after)]
+    field.errors = [*field.errors, locked_message(check.retry_after)]
     return 429, {"Retry-After": str(check.retry_after)}
 
 
@@ -49,17 +41,15 @@ def reauthenticate() -> ResponseReturnValue:
     form = CurrentPasswordForm()
     status, headers = _shown(form)
     if form.validate_on_submit():
-        user = signed_in_user()
-        check = users.check_password(user, form.password.data or "", action="reauthenticated")
+        check = signin.reauthenticate(signed_in_user(), form.password.data or "")
         if check.ok:
-            sessions.reauthenticated()
-            audit.record("reauthenticated", "success", user=user)
-            return redirect(safe_next(request.args.get("next")) or url_for("gatehouse.account"))
+            back = signin.landing_url(request.args.get("next"), url_for("gatehouse.account"))
+            return redirect(back)
         status, headers = _refuse(form.password, check)
     return render_template("gatehouse/reauthenticate.html", form=form), status, headers
 
 
-@_account_change_limit
+@account_change_limits
 @recent_login_required
 def change_password() -> ResponseReturnValue:
     """A new password ends every session, remembered ones too; this browser gets a fresh one."""
@@ -67,15 +57,10 @@ def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm(user)
     status, headers = _shown(form)
     if form.validate_on_submit():
-        check = users.check_password(
-            user, form.current_password.data or "", action="password_changed"
+        check = account.change_password(
+            user, form.current_password.data or "", form.password.data or ""
         )
         if check.ok:
-            users.set_password(user, form.password.data or "")
-            # A fresh Flask session (and CSRF token) with the new server-side session.
-            session.clear()
-            sessions.start(user, remember=False)
-            db().session.commit()
             flash("Your password has been changed and every other device signed out.", "success")
             return redirect(url_for("gatehouse.account"))
         status, headers = _refuse(form.current_password, check)
@@ -83,7 +68,7 @@ def change_password() -> ResponseReturnValue:
     return page, status, headers
 
 
-@_account_change_limit
+@account_change_limits
 @recent_login_required
 def change_email() -> ResponseReturnValue:
     """Ask for a new address; it takes effect when the link mailed to it is used."""
@@ -94,12 +79,11 @@ def change_email() -> ResponseReturnValue:
         if form.clean_email == user.email:
             form.email.errors = ["That is already your email address."]
         else:
-            check = users.check_password(
-                user, form.current_password.data or "", action="email_change_requested"
+            # The same answer when the address has an account: its link will fail.
+            check = email_change.request_change(
+                user, form.current_password.data or "", form.clean_email
             )
             if check.ok:
-                # The same answer when the address has an account: its link will fail.
-                email_change.request_change(user, form.clean_email)
                 flash("We sent a confirmation link to the new address.", "success")
                 return redirect(url_for("gatehouse.account"))
             status, headers = _refuse(form.current_password, check)
@@ -124,7 +108,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
         page = render_template("gatehouse/confirm_email_change.html", form=form, email=None)
         return page, 400
     else:
-        found = tokens.peek("change_email", token)
+        found = email_change.change_target(token)
         if found is not None:
             return render_template(
                 "gatehouse/confirm_email_change.html", form=form, email=found.email
@@ -133,21 +117,15 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
     return page, 400
 
 
-@_account_change_limit
+@account_change_limits
 @recent_login_required
 def delete_account() -> ResponseReturnValue:
     """Delete the account for good once the password is entered; GET shows the warning."""
     form = CurrentPasswordForm()
     status, headers = _shown(form)
     if form.validate_on_submit():
-        user = signed_in_user()
-        check = users.check_password(user, form.password.data or "", action="account_deleted")
+        check = account.delete_account(signed_in_user(), form.password.data or "")
         if check.ok:
-            users.delete(user)
-            # The session row went with the account; forget the cookie and this browser's state.
-            sessions.end_current()
-            logout_user()
-            session.clear()
             flash("Your account has been deleted. Goodbye!", "success")
             return redirect(url_for("gatehouse.login"))
         status, headers = _refuse(form.password, check)
@@ -157,9 +135,7 @@ def delete_account() -> ResponseReturnValue:
 @recent_login_required
 def download_data() -> ResponseReturnValue:
     """Everything stored about the account as a JSON file (no password or token hashes)."""
-    user = signed_in_user()
-    data = account_data(user)
-    audit.record("data_exported", "success", user=user)
+    data = account.export_data(signed_in_user())
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
         mimetype="application/json",

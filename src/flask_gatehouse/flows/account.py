@@ -1,0 +1,105 @@
+"""The signed-in owner's account: its overview, password, sessions, deletion and data.
+
+Every change that needs the password counts the attempt against the account's lockout
+(``users.check_password``) before hashing anything.
+"""
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from flask import session
+from flask_login import logout_user
+
+from ..models import Event, User, UserSession
+from ..services import audit, sessions, users
+from ..services.export import account_data
+from ..services.passwords import hash_password
+from ..services.users import PasswordCheck
+from . import commit, email_change
+from .signin import sign_out
+
+__all__ = [
+    "Overview",
+    "PasswordCheck",
+    "change_password",
+    "delete_account",
+    "export_data",
+    "overview",
+    "revoke_other_sessions",
+    "revoke_session",
+]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the account page shows."""
+
+    pending_email: str | None
+    sessions: list[UserSession]
+    current_session_id: int | None
+    events: list[Event]
+
+
+def overview(user: User) -> Overview:
+    return Overview(
+        pending_email=email_change.pending(user),
+        sessions=sessions.active_for(user),
+        current_session_id=sessions.current_id(),
+        events=audit.recent(user=user, limit=20),
+    )
+
+
+def change_password(user: User, current_password: str, new_password: str) -> PasswordCheck:
+    """After the current password, store the new one: every session ends, remembered ones
+    too, and this browser gets a fresh one (with a fresh Flask session and CSRF token)."""
+    check = users.check_password(user, current_password, action="password_changed")
+    if check.ok:
+        users.set_password(user, hash_password(new_password))
+        session.clear()
+        sessions.start(user, remember=False)
+    commit()
+    return check
+
+
+def delete_account(user: User, password: str) -> PasswordCheck:
+    """After the password, delete the account for good and sign this browser out."""
+    check = users.check_password(user, password, action="account_deleted")
+    if check.ok:
+        users.delete(user)
+        # The session row goes with the account; forget the cookie.
+        sessions.end_current()
+    commit()
+    if check.ok:
+        logout_user()
+        session.clear()
+    return check
+
+
+def export_data(user: User) -> dict[str, Any]:
+    """Everything stored about the account (no password or token hashes), audited."""
+    data = account_data(user)
+    audit.record("data_exported", "success", user=user)
+    commit()
+    return data
+
+
+def revoke_session(user: User, session_id: int) -> Literal["this", "revoked", "gone"]:
+    """Sign one of the owner's sessions out: "this" when it was the current browser's (signed
+    out like a logout), "gone" when it had already ended or is not theirs."""
+    if session_id == sessions.current_id():
+        sign_out(user)
+        return "this"
+    if not sessions.revoke(user, session_id):
+        commit()
+        return "gone"
+    audit.record("session_revoked", "success", user=user, detail=f"session {session_id}")
+    commit()
+    return "revoked"
+
+
+def revoke_other_sessions(user: User) -> int:
+    """Sign out every session of the owner but this browser's; how many ended."""
+    count = sessions.revoke_all(user, keep=sessions.current_id())
+    audit.record("session_revoked", "success", user=user, detail=f"{count} other sessions")
+    commit()
+    return count

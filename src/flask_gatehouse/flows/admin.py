@@ -1,0 +1,47 @@
+"""The operator's actions (``flask gatehouse ...``): accounts created, changed or signed out
+from the shell. Each commits once, with its audit event and mail."""
+
+from pathlib import Path
+
+from ..models import User
+from ..services import audit, sessions, users
+from ..services.passwords import hash_password
+from ..services.tutorial import ImportReport, import_tutorial_db
+from . import commit
+
+
+def create_user(*, email: str, username: str, password: str) -> User | None:
+    """An active account whose address counts as confirmed (the operator vouches for it);
+    None when the address is taken. ``email`` and ``username`` are normalised."""
+    user = users.register(email=email, username=username, password=password, confirmed=True)
+    if user is not None:
+        audit.record("register", "success", user=user, detail="by CLI")
+    commit()
+    return user
+
+
+def set_password(user: User, password: str, *, temporary: bool) -> None:
+    """A new password (checked against the policy by the caller); every session ends and
+    the owner is told. ``temporary``: the next sign-in must choose another."""
+    users.set_password(user, hash_password(password))
+    user.password_change_required = temporary
+    commit()
+
+
+def set_active(user: User, active: bool) -> None:
+    users.set_active(user, active)
+    commit()
+
+
+def revoke_sessions(user: User) -> int:
+    count = sessions.revoke_all(user)
+    audit.record("session_revoked", "success", user=user, detail=f"{count} sessions, by CLI")
+    commit()
+    return count
+
+
+def import_tutorial(path: Path, *, trust_emails: bool) -> ImportReport:
+    """Every usable user of a tutorial ``data.db``, in one transaction."""
+    report = import_tutorial_db(path, trust_emails=trust_emails)
+    commit()
+    return report

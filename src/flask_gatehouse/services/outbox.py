@@ -1,0 +1,370 @@
+"""The mail outbox: messages stored with the action that sends them, sent by a worker.
+
+``add`` writes a row of ``gatehouse_outbox`` into the caller's transaction, so a message
+exists exactly when its action committed and survives the process that wrote it. One worker
+thread per app and process (started by the process's first request, never by CLI commands)
+claims due rows, renders and sends them through Flask-Mailman, and marks each "sent", or,
+after GATEHOUSE_MAIL_ATTEMPTS tries with doubling delays, "failed" with the reason and a
+``mail_failed`` event. The worker is woken when a request that wrote mail ends, and also
+looks every GATEHOUSE_MAIL_POLL_INTERVAL for rows written elsewhere (other processes, the
+CLI, a process that died).
+
+A claim is a lease (``claimed_until``): ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one atomic
+UPDATE on SQLite, so two workers never hold one row. Delivery is at least once: a process
+killed after the SMTP server accepted a message but before its row was marked sent sends it
+again once the lease lapses. The worker commits its own short transactions; it is not part
+of any user action.
+"""
+
+import json
+import logging
+import os
+import smtplib
+import threading
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask, g, has_request_context
+from flask_mailman import EmailMultiAlternatives
+from jinja2 import TemplateError
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import flows
+from ..models import OutboxMessage, utcnow
+from . import audit, mail
+from .database import db
+
+logger = logging.getLogger("flask_gatehouse.mail")
+
+#: Where a request notes that it wrote mail, so its end wakes the worker.
+_WROTE_MAIL = "gatehouse_wrote_mail"
+#: Finished rows are pruned at most this often per worker.
+_PRUNE_EVERY = 3600.0
+#: Added to twice MAIL_TIMEOUT (connect, then the rest) for a claim's lease.
+_LEASE_MARGIN = timedelta(seconds=5)
+
+
+def seconds(value: timedelta | float) -> float:
+    """A duration from config: a timedelta, or a number of seconds (as environment
+    variables give it)."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A row the worker holds: what it needs to send it."""
+
+    id: int
+    template: str
+    recipient: str
+    context: str
+    attempts: int
+
+
+#: A rendered message going out: Flask-Mailman's message object.
+Transport = Callable[[EmailMultiAlternatives], None]
+
+
+class Outbox:
+    """One app's outbox and its worker thread in this process."""
+
+    def __init__(self, app: Flask) -> None:
+        # A weak reference: the worker thread must not keep a dropped app alive.
+        self._app = weakref.ref(app)
+        #: Sends one rendered message; None is Flask-Mailman (``testing.captured_mail``
+        #: swaps in a list).
+        self.transport: Transport | None = None
+        self._reset()
+        app.teardown_request(self._after_request)
+        _outboxes.add(self)
+
+    def _reset(self) -> None:
+        """Fresh locks and no thread: at creation, and in a forked child (which inherits
+        the parent's locks in whatever state they were, but none of its threads)."""
+        self._lock = threading.Lock()
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pruned_at: float | None = None
+
+    def add(self, template: str, to: str, context: dict[str, Any]) -> None:
+        """Add the message to the current transaction (sent once the caller commits).
+
+        Raises TypeError when ``context`` is not plain JSON data (it is rendered later, in
+        another thread or process)."""
+        now = utcnow()
+        row = OutboxMessage(
+            created_at=now,
+            template=template,
+            recipient=to,
+            context=json.dumps(context),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+        )
+        db().session.add(row)
+        if has_request_context():
+            setattr(g, _WROTE_MAIL, True)
+
+    def _after_request(self, _error: BaseException | None) -> None:
+        """``teardown_request``: start the worker in a process's first request, and wake it
+        when the request wrote mail; only now, after the flow committed, and so that it does
+        not compete with the request for the interpreter."""
+        if self._thread is None:
+            self.start()
+        if g.pop(_WROTE_MAIL, False):
+            self._wakeup.set()
+
+    def start(self) -> None:
+        """Start this process's worker unless it runs."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping = threading.Event()
+            self._thread = threading.Thread(
+                target=self._run, args=(self._stopping,), name="gatehouse-outbox", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the worker and wait for it (it finishes the message in hand); False when it
+        is still busy after ``timeout``. The next request starts it again."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._stopping.set()
+            self._wakeup.set()
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no message of this app is pending (sent or given up); False on
+        timeout. Starts the worker if needed (tests, clean shutdowns)."""
+        app = self._app()
+        assert app is not None, "the app of this outbox is gone"
+        self.start()
+        self._wakeup.set()
+        deadline = time.monotonic() + timeout
+        while True:
+            with app.app_context():
+                pending = db().session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status == "pending")
+                )
+            if not pending:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            app = self._app()
+            if app is None:
+                return
+            pause = self._pass(app, stopping)
+            del app  # not held while asleep
+            self._wakeup.wait(pause)
+            self._wakeup.clear()
+
+    def _pass(self, app: Flask, stopping: threading.Event) -> float:
+        """Send what is due; the seconds until the worker should look again."""
+        poll = seconds(app.config["GATEHOUSE_MAIL_POLL_INTERVAL"])
+        try:
+            with app.app_context():
+                self.deliver_due(stopping)
+                self._prune()
+                return min(poll, self._until_next_due())
+        except SQLAlchemyError as error:
+            logger.warning("mail outbox unreachable (%s); trying again in %.1f s", error, poll)
+        except Exception:  # the worker must outlive any bug (logged with its traceback)
+            logger.exception("mail worker error; trying again in %.1f s", poll)
+        return poll
+
+    def deliver_due(self, stopping: threading.Event | None = None) -> Counter[str]:
+        """Send every due message now, one claim at a time (needs the app's context); how
+        many were "sent", "retried" (a retry is scheduled) and "failed" (given up)."""
+        done: Counter[str] = Counter()
+        while stopping is None or not stopping.is_set():
+            claimed = self._claim()
+            if claimed is None:
+                break
+            done[self._deliver(claimed)] += 1
+        return done
+
+    def _claim(self) -> _Claimed | None:
+        """Take the next due row for one lease, in its own short transaction."""
+        config = self._config()
+        now = utcnow()
+        lease = 2 * timedelta(seconds=seconds(config["MAIL_TIMEOUT"])) + _LEASE_MARGIN
+        due = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's UPDATE is atomic anyway
+        )
+        session = db().session
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(due.scalar_subquery()))
+            .values(claimed_until=now + lease)
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.template,
+                OutboxMessage.recipient,
+                OutboxMessage.context,
+                OutboxMessage.attempts,
+            ),
+            execution_options={"synchronize_session": False},
+        ).one_or_none()
+        session.commit()
+        return None if claimed is None else _Claimed(*claimed)
+
+    def _deliver(self, claimed: _Claimed) -> str:
+        """Render and send one claimed row and store the outcome: "sent", "retried" or
+        "failed"."""
+        config = self._config()
+        attempts = claimed.attempts + 1
+        try:
+            message = mail.render(
+                claimed.template, claimed.recipient, **json.loads(claimed.context)
+            )
+            self._send(message)
+        except (smtplib.SMTPException, OSError) as error:
+            if attempts < config["GATEHOUSE_MAIL_ATTEMPTS"]:
+                delay = seconds(config["GATEHOUSE_MAIL_RETRY_DELAY"]) * 2 ** (attempts - 1)
+                logger.warning(
+                    "mail %s to %s failed (%s); retry %d in %.1f s",
+                    claimed.template,
+                    claimed.recipient,
+                    error,
+                    attempts,
+                    delay,
+                )
+                self._finish(
+                    claimed,
+                    attempts=attempts,
+                    error=str(error)[:255],
+                    next_attempt_at=utcnow() + timedelta(seconds=delay),
+                )
+                return "retried"
+            self._fail(claimed, attempts, str(error))
+        except TemplateError as error:
+            self._fail(claimed, attempts, f"template error: {error}")
+        else:
+            logger.info("mail %s sent to %s", claimed.template, claimed.recipient)
+            self._finish(
+                claimed,
+                attempts=attempts,
+                status="sent",
+                context="{}",
+                error=None,
+                finished_at=utcnow(),
+            )
+            return "sent"
+        return "failed"
+
+    def _send(self, message: EmailMultiAlternatives) -> None:
+        if self.transport is not None:
+            self.transport(message)
+            return
+        app = self._app()
+        assert app is not None
+        # Our own connection, closed however the send ends (Flask-Mailman's
+        # EmailMessage.send leaves it open when the server refuses the message).
+        with app.extensions["mailman"].get_connection() as connection:
+            connection.send_messages([message])
+
+    def _fail(self, claimed: _Claimed, attempts: int, reason: str) -> None:
+        """Give the message up: log it, mark the row and record ``mail_failed``, in one
+        commit. The row keeps its context, for ``flask gatehouse mail --retry``."""
+        logger.error(
+            "mail %s to %s lost after %d attempts: %s",
+            claimed.template,
+            claimed.recipient,
+            attempts,
+            reason,
+        )
+        audit.record(
+            "mail_failed",
+            "failure",
+            identifier=claimed.recipient,
+            detail=f"{claimed.template}: {reason}"[:255],
+        )
+        self._finish(
+            claimed,
+            attempts=attempts,
+            status="failed",
+            error=reason[:255],
+            finished_at=utcnow(),
+        )
+
+    def _finish(self, claimed: _Claimed, **values: Any) -> None:
+        """Store an attempt's outcome and release the claim."""
+        db().session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claimed.id)
+            .values(claimed_until=None, **values),
+            execution_options={"synchronize_session": False},
+        )
+        flows.commit()
+
+    def _until_next_due(self) -> float:
+        """Seconds until the earliest unclaimed pending row is due (a retry's backoff)."""
+        now = utcnow()
+        due: datetime | None = db().session.scalar(
+            select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.status == "pending",
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
+            )
+        )
+        if due is None:
+            return float("inf")
+        return max((due - now).total_seconds(), 0.01)
+
+    def _prune(self) -> None:
+        """Now and then, delete rows finished longer than GATEHOUSE_AUDIT_RETENTION ago
+        (a range on the (status, next_attempt_at) index: cheap when there is nothing)."""
+        if self._pruned_at is not None and time.monotonic() - self._pruned_at < _PRUNE_EVERY:
+            return
+        self._pruned_at = time.monotonic()
+        cutoff = utcnow() - self._config()["GATEHOUSE_AUDIT_RETENTION"]
+        session = db().session
+        session.execute(
+            delete(OutboxMessage).where(
+                OutboxMessage.status.in_(("sent", "failed")),
+                OutboxMessage.next_attempt_at < cutoff,
+                OutboxMessage.finished_at < cutoff,
+            )
+        )
+        session.commit()
+
+    def _config(self) -> Any:
+        app = self._app()
+        assert app is not None
+        return app.config
+
+
+#: Every outbox of the process, to rebuild after a fork (weak: apps come and go).
+_outboxes: "weakref.WeakSet[Outbox]" = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for outbox in list(_outboxes):
+        outbox._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,68 @@
+"""Sign-in as stages (in the spirit of django-allauth's login stages).
+
+A first factor (a password today; a passkey, social login or SAML later) proves who is
+signing in. The stages below then run in order, before any session exists; only when every
+one is satisfied does ``flows.signin`` start the session. A stage either stops the sign-in
+(``page`` None: the first factor's form says why) or holds it as a pending sign-in
+(``services.pending_logins``) while the browser completes the stage on its ``page``; that
+page's flow continues with the stages after it. A second factor is one more stage here.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from flask import current_app
+
+from .models import User
+
+
+class Stage(Protocol):
+    """One step between a proven identity and a session."""
+
+    @property
+    def key(self) -> str:
+        """A name for the stage ("email_confirmation", "password_change", ...)."""
+
+    @property
+    def page(self) -> str | None:
+        """The endpoint of the page that completes the stage, or None when it stops the
+        sign-in."""
+
+    def is_needed(self, user: User) -> bool:
+        """Whether ``user`` must pass this stage now."""
+
+
+@dataclass(frozen=True)
+class EmailConfirmation:
+    """No sign-in before the address is confirmed (GATEHOUSE_EMAIL_CONFIRMATION "required"):
+    the login page says so and offers a new link."""
+
+    key: str = "email_confirmation"
+    page: str | None = None
+
+    def is_needed(self, user: User) -> bool:
+        required = current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "required"
+        return required and user.email_confirmed_at is None
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """An operator asked for a new password at the next sign-in
+    (``flask gatehouse set-password --temporary``): choose it before a session starts."""
+
+    key: str = "password_change"
+    page: str | None = "gatehouse.login_new_password"
+
+    def is_needed(self, user: User) -> bool:
+        return user.password_change_required
+
+
+#: Every stage, in the order they run.
+STAGES: tuple[Stage, ...] = (EmailConfirmation(), PasswordChange())
+
+
+def next_stage(user: User, *, after: str | None = None) -> Stage | None:
+    """The first stage ``user`` still needs, looking only past the stage ``after``."""
+    keys = [stage.key for stage in STAGES]
+    start = keys.index(after) + 1 if after is not None else 0
+    return next((stage for stage in STAGES[start:] if stage.is_needed(user)), None)
