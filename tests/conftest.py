@@ -108,6 +108,16 @@ def mailbox(smtp_server: SMTPServer) -> Iterator[Mailbox]:
     smtp_server.mailbox.clear()
 
 
+#: The apps ``make_app`` built for the running test.
+_apps: list[Flask] = []
+
+
+def all_mail_sent(timeout: float = 10.0) -> bool:
+    """Wait until no message of the running test's apps is pending (for helpers that hold
+    no app; ``flask_gatehouse.testing.wait_for_mail`` waits for one)."""
+    return all(testing.wait_for_mail(app, timeout) for app in _apps)
+
+
 @pytest.fixture
 def make_app(
     database_url: str, ratelimit_storage_uri: str, smtp_server: SMTPServer, mailbox: Mailbox
@@ -116,7 +126,8 @@ def make_app(
     counters emptied for the first app of the test); after the test, wait for pending mail,
     stop the apps' mail workers (so none reaches into the next test's database) and dispose
     them."""
-    apps: list[Flask] = []
+    apps = _apps
+    apps.clear()
 
     def make(**config: Any) -> Flask:
         app = create_app(
@@ -147,6 +158,7 @@ def make_app(
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+    apps.clear()
 
 
 @pytest.fixture

@@ -232,13 +232,13 @@ def test_security_activity_is_empty_for_a_new_account(logged_in: FlaskClient) ->
 def test_each_event_is_one_json_log_line(
     app: Flask, user: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="flask_gatehouse.services.audit")
+    caplog.set_level(logging.INFO, logger="flask_gatehouse.audit")
     client = browser(app, "192.0.2.60")
     assert login(client, user.email, WRONG).status_code == 400
     assert login(client, user.email).status_code == 302
     assert logout(client).status_code == 302
 
-    records = [r for r in caplog.records if r.name == "flask_gatehouse.services.audit"]
+    records = [r for r in caplog.records if r.name == "flask_gatehouse.audit"]
     assert all(r.levelno == logging.INFO for r in records)
     lines = [json.loads(r.getMessage()) for r in records]
     assert [(line["event"], line["outcome"]) for line in lines] == kinds(events(app))
@@ -255,10 +255,10 @@ def test_each_event_is_one_json_log_line(
 def test_log_lines_stay_one_line_and_valid_json_for_hostile_input(
     app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="flask_gatehouse.services.audit")
+    caplog.set_level(logging.INFO, logger="flask_gatehouse.audit")
     client = browser(app, "192.0.2.61", user_agent='evil"\\ agent\u2028{"event": "forged"}')
     assert login(client, "mallory@example.com", WRONG).status_code == 400
-    (record,) = [r for r in caplog.records if r.name == "flask_gatehouse.services.audit"]
+    (record,) = [r for r in caplog.records if r.name == "flask_gatehouse.audit"]
     message = record.getMessage()
     assert "\n" not in message
     # Quotes and backslashes survive as data; the line separator is dropped before storage.

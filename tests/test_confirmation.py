@@ -17,8 +17,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from flask_gatehouse.models import Event
-from flask_gatehouse.services import mail
-from tests.conftest import PASSWORD, csrf_token, login, user_row
+from tests.conftest import PASSWORD, all_mail_sent, csrf_token, login, user_row
 from tests.smtp import Mailbox, html, link_path, links, text
 
 CONFIRMED = "Your email address is confirmed. You can sign in now."
@@ -244,7 +243,7 @@ def test_resend_answers_the_same_for_every_address(
     assert answers[0] == answers[1] == answers[2]
     assert answers[0][:2] == (302, "/login")
     assert "If that address belongs to an account waiting for confirmation" in answers[0][3]
-    assert mail.wait_until_sent()
+    assert all_mail_sent()
     assert [m["To"] for m in mailbox.messages] == ["waiting@example.com"]
     # Every request is recorded, mailed or not (similar work whatever the address).
     with app.app_context():
@@ -319,5 +318,5 @@ def test_confirmation_off_sends_nothing_and_login_works(make_app: Any, mailbox: 
     sign_up(client, "bob@example.com")
     assert "Your account is ready. Sign in to continue." in client.get("/login").text
     assert login(client, "bob@example.com").headers["Location"] == "/blogs"
-    assert mail.wait_until_sent()
+    assert all_mail_sent()
     assert mailbox.messages == []

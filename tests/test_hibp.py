@@ -155,13 +155,13 @@ def test_policy_failures_are_not_sent_to_the_api(hibp_app: Flask, hibp: FakeRang
 
 
 def _assert_fails_open(app: Flask, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="flask_gatehouse.services.passwords")
+    caplog.set_level(logging.WARNING, logger="flask_gatehouse.passwords")
     assert sign_up(app.test_client(), LISTED).status_code == 302
     assert user_row(app, "bob@example.com") is not None
     warnings = [
         r
         for r in caplog.records
-        if r.name == "flask_gatehouse.services.passwords" and r.levelno == logging.WARNING
+        if r.name == "flask_gatehouse.passwords" and r.levelno == logging.WARNING
     ]
     assert len(warnings) == 1
     assert "failing open" in warnings[0].getMessage()

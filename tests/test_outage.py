@@ -18,8 +18,10 @@ import pytest
 import sqlalchemy as sa
 from blog import create_app, db
 from flask import Flask
+from sqlalchemy.orm import Session
 
-from flask_gatehouse import User
+from flask_gatehouse import User, signals, testing
+from flask_gatehouse.models import Event, OutboxMessage, Token
 from tests.conftest import TEST_CONFIG, csrf_token, login
 
 
@@ -77,6 +79,7 @@ def outage_app(cluster: Cluster) -> Iterator[Flask]:
         db.drop_all()
         db.create_all()
     yield app
+    testing.stop_mail(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -92,7 +95,7 @@ def count_users(app: Flask, email: str) -> int:
 def test_pages_answer_503_while_the_database_is_down_and_recover(
     cluster: Cluster, outage_app: Flask, user_factory
 ) -> None:
-    from flask_gatehouse import users
+    from flask_gatehouse.services import users
 
     with outage_app.app_context():
         users.register(
@@ -164,3 +167,42 @@ def test_rate_limited_actions_answer_503_while_the_counter_storage_is_down(
     assert ready.status_code == 503
     assert ready.json["ratelimit_storage"] == "unavailable"
     assert ready.json["database"] == "ok"
+
+
+def test_a_database_lost_in_the_middle_of_a_sign_up_leaves_nothing_half_written(
+    cluster: Cluster, outage_app: Flask
+) -> None:
+    """The database stops once the sign-up's confirmation link is written (after the account
+    row, before the commit): the sign-up answers 503 and, with the database back, no part of
+    it exists (one transaction per action), so the address can sign up again."""
+    visitor = outage_app.test_client()
+    form = {
+        "csrf_token": csrf_token(visitor.get("/register")),
+        "email": "midway@example.com",
+        "username": "midway",
+        "password": "another long passphrase",
+    }
+
+    def stop_once_the_link_is_written(session: object, _context: object) -> None:
+        if any(isinstance(row, Token) for row in session.new):  # type: ignore[attr-defined]
+            sa.event.remove(Session, "after_flush", stop_once_the_link_is_written)
+            cluster.stop()
+
+    heard: list[object] = []
+    sa.event.listen(Session, "after_flush", stop_once_the_link_is_written)
+    try:
+        with signals.security_event.connected_to(lambda *a, **k: heard.append(k), outage_app):
+            response = visitor.post("/register", data=form)
+    finally:
+        if sa.event.contains(Session, "after_flush", stop_once_the_link_is_written):
+            sa.event.remove(Session, "after_flush", stop_once_the_link_is_written)
+        cluster.start()
+    assert response.status_code == 503
+    assert heard == []  # no signal (nor log line) tells of a sign-up that did not happen
+
+    with outage_app.app_context():
+        for model in (User, Token, Event, OutboxMessage):
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(model)) == 0
+    form["csrf_token"] = csrf_token(visitor.get("/register"))
+    assert visitor.post("/register", data=form).status_code == 302
+    assert count_users(outage_app, "midway@example.com") == 1

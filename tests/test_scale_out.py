@@ -165,7 +165,7 @@ def post_form(opener: OpenerDirector, url: str, fields: dict[str, str]) -> int:
 
 
 def register(app: Flask, email: str) -> None:
-    from flask_gatehouse import users
+    from flask_gatehouse.services import users
 
     with app.app_context():
         users.register(email=email, username="reader", password=PASSWORD, confirmed=True)

@@ -218,11 +218,11 @@ def test_revoke_needs_csrf_token(app: Flask, client, user) -> None:
 
 
 def test_deactivation_ends_every_session(app: Flask, client, user) -> None:
-    from flask_gatehouse import users
+    from flask_gatehouse.flows import admin
+    from flask_gatehouse.services import users
 
     login(client, user.email)
     with app.app_context():
-        account = users.find_by_email(user.email)
-        users.set_active(account, False)
+        admin.set_active(users.find_by_email(user.email), False)
     assert not signed_in(client)
     assert session_rows(app) == []

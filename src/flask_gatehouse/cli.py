@@ -209,11 +209,8 @@ def mail_queue(retry: bool, send: bool) -> None:
         click.echo(
             f"Sent {done['sent']}, to retry later {done['retried']}, given up {done['failed']}."
         )
-    counts = dict(
-        session.execute(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-        ).tuples()
-    )
+    by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    counts: dict[str, int] = dict(session.execute(by_status).all())
     statuses = ("pending", "sent", "failed")
     click.echo("  ".join(f"{status}: {counts.get(status, 0)}" for status in statuses))
     waiting = select(OutboxMessage).where(OutboxMessage.status.in_(("pending", "failed")))

@@ -66,7 +66,7 @@ class User(Model):
 
     __tablename__ = "gatehouse_users"
     #: SQLite would give a deleted account's id to the next sign-up (see gatehouse_0005).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -107,7 +107,7 @@ class UserSession(Model):
 
     __tablename__ = "gatehouse_sessions"
     #: Session ids name sessions in URLs, events and links: never reused (gatehouse_0005).
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)

@@ -12,8 +12,8 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
-from flask_gatehouse.services import mail
 from tests.browser.test_pages import log_in, screenshot
+from tests.conftest import all_mail_sent
 from tests.smtp import Mailbox, link_path
 
 PASSWORD = "quiet violet harbour lantern"
@@ -80,7 +80,7 @@ def dev_server(make_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_sign_up_through_the_dev_mailbox(new_context: Any, dev_server: str) -> None:
     page = new_context(base_url=dev_server).new_page()
     sign_up(page, "carol@example.com", "carol")
-    assert mail.wait_until_sent()
+    assert all_mail_sent()
 
     page.goto("/dev/mailbox")
     expect(page.get_by_role("heading", level=1)).to_have_text("Dev mailbox")

@@ -16,6 +16,7 @@ from .. import stages
 from ..models import User, UserSession
 from ..services import audit, mail, pending_logins, sessions, throttle, tokens, users
 from ..services.identity import TypedEmail
+from ..services.passwords import hash_password
 from ..services.redirects import safe_next
 from . import commit
 
@@ -94,12 +95,13 @@ def change_required_password(password: str) -> SignIn | None:
     """Complete the password-change stage with ``password`` (already checked against the
     policy), then go on with the stages after it; None when the pending sign-in expired or
     was used meanwhile."""
+    password_hash = hash_password(password)  # before the transaction takes any lock
     pending = pending_logins.current()
     user = users.find_by_id(pending.user_id) if pending is not None else None
     if pending is None or user is None or not pending_logins.finish(pending):
         commit()
         return None
-    users.set_password(user, password)
+    users.set_password(user, password_hash)
     return _advance(
         user,
         method=pending.method,

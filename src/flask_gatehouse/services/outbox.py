@@ -243,6 +243,9 @@ class Outbox:
                 claimed.template, claimed.recipient, **json.loads(claimed.context)
             )
             self._send(message)
+        except TemplateError as error:
+            # First: TemplateNotFound is an OSError too, and no retry brings a template back.
+            self._fail(claimed, attempts, f"template error: {error}")
         except (smtplib.SMTPException, OSError) as error:
             if attempts < config["GATEHOUSE_MAIL_ATTEMPTS"]:
                 delay = seconds(config["GATEHOUSE_MAIL_RETRY_DELAY"]) * 2 ** (attempts - 1)
@@ -262,8 +265,6 @@ class Outbox:
                 )
                 return "retried"
             self._fail(claimed, attempts, str(error))
-        except TemplateError as error:
-            self._fail(claimed, attempts, f"template error: {error}")
         else:
             logger.info("mail %s sent to %s", claimed.template, claimed.recipient)
             self._finish(
