@@ -1,6 +1,9 @@
 """Two Gatehouse apps in one process share nothing: counters, sessions and mail queues are
 each app's own (state lives in ``app.extensions["gatehouse"]``, never at module level)."""
 
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,3 +94,42 @@ def test_each_app_sends_its_own_mail(two_apps: list[Flask], mailbox: Mailbox) ->
         row = b.extensions["sqlalchemy"].session.scalar(sa.select(OutboxMessage))
     assert (row.recipient, row.status) == ("bea@example.com", "pending")
     assert [message["To"] for message in mailbox.messages] == ["ann@example.com"]
+
+
+def test_a_forked_child_rebuilds_locks_threads_and_pools(
+    two_apps: list[Flask], mailbox: Mailbox
+) -> None:
+    """A pre-forking server forks a process whose threads are busy: in the child, a lock held
+    at the fork, the parent's database connections and its mail thread must not be reused.
+    The child signs in (counters, database, a new-device notice) and exits 0 only if all
+    of it worked in time."""
+    app = two_apps[0]
+    assert login(app.test_client(), "hana@example.com").status_code == 302  # pools, worker
+    storage = state.get(app).limiter.storage
+    held, release = threading.Event(), threading.Event()
+
+    def busy() -> None:
+        with storage.locks["gatehouse-lockout/busy"]:  # as a request thread mid-count
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    held.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        code = 1
+        try:
+            signal.alarm(20)
+            fresh = app.test_client()
+            signed_in = login(fresh, "hana@example.com").status_code == 302
+            unlocked = storage.locks["gatehouse-lockout/busy"].acquire(timeout=2)
+            code = 0 if signed_in and unlocked and testing.wait_for_mail(app, 10) else 1
+        finally:
+            os._exit(code)
+    release.set()
+    thread.join()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    notices = [m for m in mailbox.wait_for(1) if "new sign-in" in m["Subject"].lower()]
+    assert len(notices) == 1

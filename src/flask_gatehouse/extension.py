@@ -79,12 +79,12 @@ class Gatehouse:
         if app.config["GATEHOUSE_HARDEN_WHOLE_APP"]:
             errors.register(app)
         app.cli.add_command(cli)
-        configure_engines(app, db)
+        engines = configure_engines(app, db)
         migrate = app.extensions.get("migrate")
         if migrate is not None and add_version_location not in migrate.migrate.configure_callbacks:
             migrate.migrate.configure(add_version_location)
         app.extensions["gatehouse"] = state.State(
-            limiter=throttle.create_limiter(app), outbox=outbox.Outbox(app)
+            limiter=throttle.create_limiter(app), outbox=outbox.Outbox(app), engines=engines
         )
 
 

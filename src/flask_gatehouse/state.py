@@ -16,6 +16,7 @@ from limits.storage import MemoryStorage
 
 if TYPE_CHECKING:
     from flask_limiter import Limiter
+    from sqlalchemy.engine import Engine
 
     from .services.outbox import Outbox
 
@@ -28,13 +29,19 @@ class State:
     limiter: "Limiter"
     #: The worker that sends this app's outbox (started on the first request of a process).
     outbox: "Outbox"
+    #: The app's database engines (their pools are rebuilt in a forked child).
+    engines: "list[Engine]"
 
     def __post_init__(self) -> None:
         _live.add(self)
 
     def after_fork(self) -> None:
-        """In a forked child: locks another thread held at the fork would never be released
-        here, so in-memory counters get new ones (their expiry timer re-arms by itself)."""
+        """In a forked child (a pre-forking server): nothing may be shared with the parent,
+        and a lock another thread held at the fork would never be released here. Database
+        pools start empty (the parent keeps its connections: ``close=False``), in-memory
+        counters get new locks (their expiry timer re-arms by itself)."""
+        for engine in self.engines:
+            engine.dispose(close=False)
         storage = self.limiter.storage
         if isinstance(storage, MemoryStorage):
             storage.locks = defaultdict(threading.RLock)

@@ -31,8 +31,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def configure_engines(app: Flask, sqlalchemy: SQLAlchemy) -> None:
-    """Apply the SQLite pragmas to every SQLite engine of ``app``."""
+def configure_engines(app: Flask, sqlalchemy: SQLAlchemy) -> list[Engine]:
+    """Apply the SQLite pragmas to every SQLite engine of ``app``; return the engines."""
     with app.app_context():
         engines: list[Engine] = list(sqlalchemy.engines.values())
     for engine in engines:
@@ -40,6 +40,7 @@ def configure_engines(app: Flask, sqlalchemy: SQLAlchemy) -> None:
             engine, "connect", _sqlite_pragmas
         ):
             event.listen(engine, "connect", _sqlite_pragmas)
+    return engines
 
 
 def add_version_location(config: Any) -> Any:
