@@ -72,14 +72,16 @@ def current() -> PendingLogin | None:
 def finish(pending: PendingLogin) -> bool:
     """Spend ``pending`` and clear its cookie; False when a parallel request spent it first
     (or it expired meanwhile). Joins the current transaction."""
+    session = db().session
     result = cast(
         CursorResult[Any],
-        db().session.execute(
+        session.execute(
             delete(PendingLogin).where(
                 PendingLogin.id == pending.id, PendingLogin.expires_at > utcnow()
             )
         ),
     )
+    session.expunge(pending)  # its row is gone; its values stay readable
     name, options = host_cookie(_COOKIE), cookie_options()
 
     @after_this_request

@@ -87,9 +87,14 @@ def consume(purpose: Purpose, token: str) -> Token | None:
     """
     if len(token) > _MAX_TOKEN_LENGTH:
         return None
-    found: Token | None = db().session.scalar(
+    session = db().session
+    found: Token | None = session.scalar(
         delete(Token).where(*_live(purpose, token)).returning(Token)
     )
+    if found is not None:
+        # Its row is gone: detached, it keeps its values, and a link issued later in the same
+        # transaction may take its id without clashing in the session's identity map.
+        session.expunge(found)
     return found
 
 
