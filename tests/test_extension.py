@@ -104,6 +104,7 @@ def test_constructor_form_works_too(database_url: str) -> None:
     db.init_app(app)
     Gatehouse(app, db)
     assert app.test_client().get("/login").status_code == 200
+    testing.stop_mail(app)  # the request started the mail worker
     with app.app_context():
         db.engine.dispose()
 

@@ -64,6 +64,14 @@ class SignUpForm(RegisterForm):
         db.session.add(Profile(user=user, display_name=self.display_name.data))
 
 
+# The host's tables join Gatehouse's metadata only while this module's tests run: the other
+# modules build and drop their databases from that metadata, and a table of ours left behind
+# in a shared (PostgreSQL) database would make their drop_all fail on its foreign keys.
+HOST_TABLES = [Profile.__table__, Post.__table__]
+for _table in HOST_TABLES:
+    Model.metadata.remove(_table)
+
+
 def create_app(config: dict[str, Any]) -> Flask:
     app = Flask(__name__)
     app.config.update(GATEHOUSE_REGISTER_FORM=SignUpForm)
@@ -81,6 +89,15 @@ def create_app(config: dict[str, Any]) -> Flask:
 
 
 # The tests.
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_tables() -> Iterator[None]:
+    for table in HOST_TABLES:
+        Model.metadata._add_table(table.name, table.schema, table)
+    yield
+    for table in HOST_TABLES:
+        Model.metadata.remove(table)
 
 
 @pytest.fixture
@@ -105,6 +122,7 @@ def app(database_url: str, ratelimit_storage_uri: str, smtp_server: SMTPServer) 
         testing.stop_mail(app)
         with app.app_context():
             db.session.remove()
+            db.metadata.drop_all(db.engine, tables=HOST_TABLES)
             db.engine.dispose()
 
 

@@ -314,16 +314,7 @@ def test_autoincrement_downgrade_keeps_every_row(empty_db: Flask) -> None:
         assert differences() == []
 
 
-def test_upgrade_from_0003_keeps_every_row(empty_db: Flask, request: pytest.FixtureRequest) -> None:
-    if empty_db.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        request.node.add_marker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="gatehouse_0004 rebuilds gatehouse_users with foreign keys on (its "
-                "server_default=sa.false() forces the rebuild): sessions and links are deleted, "
-                "events unlinked. Fix it as gatehouse_0005 does, then drop this marker.",
-            )
-        )
+def test_upgrade_from_0003_keeps_every_row(empty_db: Flask) -> None:
     with empty_db.app_context():
         upgrade(revision="gatehouse_0003")
         with db.engine.begin() as connection:

@@ -14,6 +14,9 @@ DEFAULTS: dict[str, Any] = {
     "GATEHOUSE_SITE_NAME": "Gatehouse",
     #: Where the blueprint is mounted ("" keeps /login, /register, ... at the root).
     "GATEHOUSE_URL_PREFIX": "",
+    #: The sign-up form: a subclass of ``flask_gatehouse.forms.RegisterForm`` with the host's
+    #: extra fields (or its import path, "package.module:Class"); see docs/host-data.md.
+    "GATEHOUSE_REGISTER_FORM": "flask_gatehouse.forms:RegisterForm",
     #: Where a successful login goes when there is no acceptable ``next``.
     "GATEHOUSE_POST_LOGIN_URL": "/",
     #: argon2id parameters (OWASP Password Storage: m=19 MiB, t=2, p=1); see docs/passwords.md.

@@ -6,12 +6,14 @@ from flask import Flask
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.utils import import_string
 
 from . import errors, headers, state
 from .access import unauthorized
 from .blueprint import blueprint
 from .cli import cli
 from .config import DEFAULTS
+from .forms import RegisterForm
 from .models import Model
 from .services import mail, outbox, sessions, throttle
 from .services.database import add_version_location, configure_engines
@@ -84,8 +86,22 @@ class Gatehouse:
         if migrate is not None and add_version_location not in migrate.migrate.configure_callbacks:
             migrate.migrate.configure(add_version_location)
         app.extensions["gatehouse"] = state.State(
-            limiter=throttle.create_limiter(app), outbox=outbox.Outbox(app), engines=engines
+            limiter=throttle.create_limiter(app),
+            outbox=outbox.Outbox(app),
+            engines=engines,
+            register_form=_register_form(app.config["GATEHOUSE_REGISTER_FORM"]),
         )
+
+
+def _register_form(setting: object) -> type[RegisterForm]:
+    """GATEHOUSE_REGISTER_FORM as a class: the class itself, or its import path."""
+    found = import_string(setting) if isinstance(setting, str) else setting
+    if not (isinstance(found, type) and issubclass(found, RegisterForm)):
+        raise RuntimeError(
+            "GATEHOUSE_REGISTER_FORM must be a subclass of flask_gatehouse.forms.RegisterForm "
+            '(or its import path, e.g. "blog.forms:SignUpForm").'
+        )
+    return found
 
 
 def _secure_config(app: Flask) -> None:

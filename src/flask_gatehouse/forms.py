@@ -12,6 +12,7 @@ from flask_wtf.form import SUBMIT_METHODS
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from . import state
 from .models import User
 from .services.identity import (
     InvalidIdentity,
@@ -34,6 +35,7 @@ __all__ = [
     "RegisterForm",
     "locked_message",
     "password_rules",
+    "register_form",
 ]
 
 
@@ -75,6 +77,9 @@ class GatehouseForm(FlaskForm):
 
 
 class RegisterForm(GatehouseForm):
+    """The sign-up form. A host subclasses it for extra fields (named in
+    GATEHOUSE_REGISTER_FORM) and stores them in ``save_host_data``; see docs/host-data.md."""
+
     # Lengths are checked by the identity normalisers, with their own messages.
     email = EmailField("Email", validators=[InputRequired()])
     username = StringField("Username", validators=[InputRequired()])
@@ -99,6 +104,17 @@ class RegisterForm(GatehouseForm):
         )
         if problems:
             raise ValidationError(" ".join(problems))
+
+    def save_host_data(self, user: User) -> None:
+        """Add the host's own rows for the new ``user`` (its extra fields) to the database
+        session: they commit with the account, or not at all. Not called for a taken
+        address. Does nothing here."""
+
+
+def register_form() -> RegisterForm:
+    """The app's sign-up form (GATEHOUSE_REGISTER_FORM, checked by ``init_app``)."""
+    form_class: type[RegisterForm] = state.get().register_form
+    return form_class()
 
 
 class _TypedEmailForm(GatehouseForm):

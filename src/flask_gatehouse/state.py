@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from flask_limiter import Limiter
     from sqlalchemy.engine import Engine
 
+    from .forms import RegisterForm
     from .services.outbox import Outbox
 
 
@@ -31,6 +32,8 @@ class State:
     outbox: "Outbox"
     #: The app's database engines (their pools are rebuilt in a forked child).
     engines: "list[Engine]"
+    #: The sign-up form class (GATEHOUSE_REGISTER_FORM).
+    register_form: "type[RegisterForm]"
 
     def __post_init__(self) -> None:
         _live.add(self)

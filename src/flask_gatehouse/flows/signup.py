@@ -6,6 +6,8 @@ links are single use and bound to the address they were sent to: a link sent bef
 email change does not confirm the new address.
 """
 
+from collections.abc import Callable
+
 from flask import current_app
 
 from ..models import Token, User, utcnow
@@ -14,10 +16,17 @@ from ..services.identity import TypedEmail
 from . import commit
 
 
-def sign_up(*, email: str, username: str, password: str) -> User | None:
+def sign_up(
+    *,
+    email: str,
+    username: str,
+    password: str,
+    save_host_data: Callable[[User], None] | None = None,
+) -> User | None:
     """Create the account and mail its confirmation link, or mail the owner of a taken
-    address (then None). ``email`` and ``username`` are normalised. One commit: the
-    account, its link, its event and its mail exist together or not at all."""
+    address (then None). ``email`` and ``username`` are normalised; ``save_host_data`` adds
+    the host's rows for a new account. One commit: the account, the host's rows, its link,
+    its event and its mail exist together or not at all."""
     user = users.register(email=email, username=username, password=password)
     if user is None:
         owner = users.find_by_email(email)
@@ -32,6 +41,8 @@ def sign_up(*, email: str, username: str, password: str) -> User | None:
             )
         commit()
         return None
+    if save_host_data is not None:
+        save_host_data(user)
     audit.record("register", "success", user=user)
     if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] != "off":
         _send_confirmation(user)

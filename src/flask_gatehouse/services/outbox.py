@@ -124,13 +124,18 @@ class Outbox:
     def start(self) -> None:
         """Start this process's worker unless it runs."""
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
+            if self.running:
                 return
             self._stopping = threading.Event()
             self._thread = threading.Thread(
                 target=self._run, args=(self._stopping,), name="gatehouse-outbox", daemon=True
             )
             self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether this process's worker is running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the worker and wait for it (it finishes the message in hand); False when it

@@ -12,9 +12,9 @@ from ..forms import (
     EmailRequestForm,
     LoginForm,
     NewPasswordForm,
-    RegisterForm,
     locked_message,
     password_rules,
+    register_form,
 )
 
 
@@ -22,12 +22,15 @@ from ..forms import (
 def register() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(signin.landing_url(request.args.get("next")))
-    form = RegisterForm()
+    form = register_form()
     if form.validate_on_submit():
         # A taken address gets the same answer as a new one: the page must not tell a
         # stranger which addresses have accounts.
         signup.sign_up(
-            email=form.clean_email, username=form.clean_username, password=form.password.data or ""
+            email=form.clean_email,
+            username=form.clean_username,
+            password=form.password.data or "",
+            save_host_data=form.save_host_data,
         )
         if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
             flash("Your account is ready. Sign in to continue.", "success")

@@ -17,15 +17,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("gatehouse_users") as batch:
-        batch.add_column(
-            sa.Column(
-                "password_change_required",
-                sa.Boolean(),
-                server_default=sa.false(),
-                nullable=False,
-            )
-        )
+    # A plain ALTER TABLE ... ADD COLUMN, also on SQLite: batch mode would rebuild the table
+    # (the default is an expression), and dropping the old table runs the ON DELETE actions
+    # of every table that references it (sessions, links and events would be lost).
+    op.add_column(
+        "gatehouse_users",
+        sa.Column(
+            "password_change_required", sa.Boolean(), server_default=sa.false(), nullable=False
+        ),
+    )
 
     op.create_table(
         "gatehouse_pending_logins",
@@ -80,5 +80,5 @@ def downgrade() -> None:
         op.f("ix_gatehouse_pending_logins_user_id"), table_name="gatehouse_pending_logins"
     )
     op.drop_table("gatehouse_pending_logins")
-    with op.batch_alter_table("gatehouse_users") as batch:
-        batch.drop_column("password_change_required")
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), for the reason given in upgrade().
+    op.drop_column("gatehouse_users", "password_change_required")
