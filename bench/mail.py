@@ -177,7 +177,7 @@ def run(requests: int) -> list[list[str]]:
 
 def main() -> None:
     # Lost mail (the "down" server) is logged at ERROR, once per message: expected here.
-    logging.getLogger("flask_gatehouse.services.mail").setLevel(logging.CRITICAL)
+    logging.getLogger("flask_gatehouse.mail").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()

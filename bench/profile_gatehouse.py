@@ -172,7 +172,8 @@ def breakdown(tmp: Path, number: int) -> None:
     from flask_login import current_user
     from sqlalchemy import bindparam, select, text
 
-    from flask_gatehouse import headers, sessions
+    from flask_gatehouse import headers
+    from flask_gatehouse.services import sessions
     from flask_gatehouse.models import User, UserSession
     from flask_gatehouse.services.database import db
 

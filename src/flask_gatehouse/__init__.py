@@ -2,7 +2,8 @@
 
 The public API is what this module exports; everything else (``flows``, ``services``,
 ``views``) is internal and may change in any release. ``flask_gatehouse.signals`` and
-``flask_gatehouse.testing`` are public too.
+``flask_gatehouse.testing`` are public too, and so is ``flask_gatehouse.forms.RegisterForm``
+for a host's extra sign-up fields (docs/host-data.md).
 """
 
 from flask_login import current_user
