@@ -173,8 +173,8 @@ def breakdown(tmp: Path, number: int) -> None:
     from sqlalchemy import bindparam, select, text
 
     from flask_gatehouse import headers
-    from flask_gatehouse.services import sessions
     from flask_gatehouse.models import User, UserSession
+    from flask_gatehouse.services import sessions
     from flask_gatehouse.services.database import db
 
     gatehouse = gatehouse_client(tmp)

@@ -110,3 +110,15 @@ def test_the_pending_sign_in_is_single_use(
 
 def test_without_a_pending_sign_in_the_page_sends_to_login(client: FlaskClient) -> None:
     assert client.get("/login/new-password").headers["Location"] == "/login"
+
+
+@pytest.mark.parametrize("value", [True, ["x"], {"x": "y"}, 7])
+def test_the_stage_refuses_json_of_the_wrong_type(
+    client: FlaskClient, temporary: Account, value: Any
+) -> None:
+    login(client, temporary.email)
+    token = csrf_token(client.get("/login/new-password"))
+    response = client.post("/login/new-password", json={"csrf_token": token, "password": value})
+    assert response.status_code == 400
+    assert response.is_json
+    assert session_cookie(client) is None

@@ -179,42 +179,16 @@ def events(
 @click.option("--send", is_flag=True, help="Send the due messages now, from this process.")
 def mail_queue(retry: bool, send: bool) -> None:
     """Show the mail outbox: counts by status, then each pending or failed message."""
-    # Imported here only so that this command could be appended without touching the
-    # module's import block; hoist them when convenient.
-    from sqlalchemy import func, update
-
-    from . import state
-    from .models import OutboxMessage
-
-    session = db().session
     if retry:
-        requeued = session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.status == "failed")
-            .values(
-                status="pending",
-                attempts=0,
-                next_attempt_at=utcnow(),
-                claimed_until=None,
-                finished_at=None,
-                error=None,
-            )
-            .returning(OutboxMessage.id),
-            execution_options={"synchronize_session": False},
-        ).all()
-        session.commit()
-        click.echo(f"Queued {len(requeued)} failed message(s) again.")
+        click.echo(f"Queued {admin.retry_failed_mail()} failed message(s) again.")
     if send:
-        done = state.get().outbox.deliver_due()
+        done = admin.send_due_mail()
         click.echo(
             f"Sent {done['sent']}, to retry later {done['retried']}, given up {done['failed']}."
         )
-    by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    counts: dict[str, int] = dict(session.execute(by_status).all())
-    statuses = ("pending", "sent", "failed")
-    click.echo("  ".join(f"{status}: {counts.get(status, 0)}" for status in statuses))
-    waiting = select(OutboxMessage).where(OutboxMessage.status.in_(("pending", "failed")))
-    for row in session.scalars(waiting.order_by(OutboxMessage.id)):
+    queue = admin.mail_queue()
+    click.echo("  ".join(f"{status}: {count}" for status, count in queue.counts.items()))
+    for row in queue.unfinished:
         when = row.next_attempt_at if row.status == "pending" else row.finished_at
         click.echo(
             f"{row.id}\t{row.status}\t{row.template}\t{row.recipient}\t{row.attempts} attempts"

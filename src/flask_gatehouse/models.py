@@ -220,7 +220,7 @@ class OutboxMessage(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     template: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(String(254))
-    #: The template's values as JSON; "{}" once the row is finished.
+    #: The template's values as JSON; "{}" once sent (a failed row keeps them for a retry).
     context: Mapped[str] = mapped_column(Text)
     #: "pending", "sent" or "failed".
     status: Mapped[str] = mapped_column(String(10), default="pending")

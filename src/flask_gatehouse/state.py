@@ -41,10 +41,12 @@ class State:
     def after_fork(self) -> None:
         """In a forked child (a pre-forking server): nothing may be shared with the parent,
         and a lock another thread held at the fork would never be released here. Database
-        pools start empty (the parent keeps its connections: ``close=False``), in-memory
-        counters get new locks (their expiry timer re-arms by itself)."""
+        pools start empty (the parent keeps its connections: ``close=False``), the mail
+        worker gets new locks and no thread (the next request starts one), in-memory counters
+        get new locks (their expiry timer re-arms by itself)."""
         for engine in self.engines:
             engine.dispose(close=False)
+        self.outbox.after_fork()
         storage = self.limiter.storage
         if isinstance(storage, MemoryStorage):
             storage.locks = defaultdict(threading.RLock)

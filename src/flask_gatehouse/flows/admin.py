@@ -1,10 +1,13 @@
 """The operator's actions (``flask gatehouse ...``): accounts created, changed or signed out
 from the shell. Each commits once, with its audit event and mail."""
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..models import User
-from ..services import audit, sessions, users
+from .. import state
+from ..models import OutboxMessage, User
+from ..services import audit, outbox, sessions, users
 from ..services.passwords import hash_password
 from ..services.tutorial import ImportReport, import_tutorial_db
 from . import commit
@@ -45,3 +48,27 @@ def import_tutorial(path: Path, *, trust_emails: bool) -> ImportReport:
     report = import_tutorial_db(path, trust_emails=trust_emails)
     commit()
     return report
+
+
+@dataclass(frozen=True)
+class MailQueue:
+    """The outbox as ``flask gatehouse mail`` shows it."""
+
+    counts: dict[str, int]
+    unfinished: list[OutboxMessage]
+
+
+def mail_queue() -> MailQueue:
+    return MailQueue(outbox.counts(), outbox.unfinished())
+
+
+def retry_failed_mail() -> int:
+    """Queue every message given up again; how many."""
+    requeued = outbox.requeue_failed()
+    commit()
+    return requeued
+
+
+def send_due_mail() -> Counter[str]:
+    """Send the due messages from this process now (the worker commits each result)."""
+    return state.get().outbox.deliver_due()

@@ -18,7 +18,6 @@ of any user action.
 
 import json
 import logging
-import os
 import smtplib
 import threading
 import time
@@ -82,11 +81,14 @@ class Outbox:
         self.transport: Transport | None = None
         self._reset()
         app.teardown_request(self._after_request)
-        _outboxes.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child (``state.State.after_fork``): the child inherits the parent's
+        locks in whatever state they were, but none of its threads."""
+        self._reset()
 
     def _reset(self) -> None:
-        """Fresh locks and no thread: at creation, and in a forked child (which inherits
-        the parent's locks in whatever state they were, but none of its threads)."""
+        """Fresh locks and no thread: at creation, and in a forked child."""
         self._lock = threading.Lock()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
@@ -364,13 +366,38 @@ class Outbox:
         return app.config
 
 
-#: Every outbox of the process, to rebuild after a fork (weak: apps come and go).
-_outboxes: "weakref.WeakSet[Outbox]" = weakref.WeakSet()
+def requeue_failed() -> int:
+    """Put every failed message back in the queue, attempts reset; how many. Joins the
+    current transaction."""
+    requeued = (
+        db()
+        .session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == "failed")
+            .values(
+                status="pending",
+                attempts=0,
+                next_attempt_at=utcnow(),
+                claimed_until=None,
+                finished_at=None,
+                error=None,
+            )
+            .returning(OutboxMessage.id),
+            execution_options={"synchronize_session": False},
+        )
+        .all()
+    )
+    return len(requeued)
 
 
-def _after_fork_in_child() -> None:
-    for outbox in list(_outboxes):
-        outbox._reset()
+def counts() -> dict[str, int]:
+    """How many messages are pending, sent and failed."""
+    by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    found = {status: count for status, count in db().session.execute(by_status)}
+    return {status: found.get(status, 0) for status in ("pending", "sent", "failed")}
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+def unfinished() -> list[OutboxMessage]:
+    """The pending and failed messages, oldest first."""
+    waiting = select(OutboxMessage).where(OutboxMessage.status.in_(("pending", "failed")))
+    return list(db().session.scalars(waiting.order_by(OutboxMessage.id)))
