@@ -14,8 +14,9 @@ from ..models import Event, User, UserSession
 from ..services import audit, sessions, users
 from ..services.export import account_data
 from ..services.passwords import hash_password
+from ..services.transaction import commit
 from ..services.users import PasswordCheck
-from . import commit, email_change
+from . import email_change
 from .signin import sign_out
 
 __all__ = [

@@ -9,8 +9,8 @@ from .. import state
 from ..models import OutboxMessage, User
 from ..services import audit, outbox, sessions, users
 from ..services.passwords import hash_password
+from ..services.transaction import commit
 from ..services.tutorial import ImportReport, import_tutorial_db
-from . import commit
 
 
 def create_user(*, email: str, username: str, password: str) -> User | None:

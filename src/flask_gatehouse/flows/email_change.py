@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..models import Token, User, utcnow
 from ..services import audit, mail, tokens, users
 from ..services.database import db
-from . import commit
+from ..services.transaction import commit
 
 
 class AddressTaken(Exception):  # noqa: N818 - it names the situation, like InvalidIdentity

@@ -20,7 +20,7 @@ from ..services import audit, mail, sessions, tokens, users
 from ..services.database import db
 from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
-from . import commit
+from ..services.transaction import commit
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ..services import audit, mail, pending_logins, sessions, throttle, tokens, 
 from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
 from ..services.redirects import safe_next
-from . import commit
+from ..services.transaction import commit
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from flask import current_app
 from ..models import Token, User, utcnow
 from ..services import audit, mail, tokens, users
 from ..services.identity import TypedEmail
-from . import commit
+from ..services.transaction import commit
 
 
 def sign_up(

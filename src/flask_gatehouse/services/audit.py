@@ -2,7 +2,7 @@
 a blinker signal for the host (``flask_gatehouse.signals``).
 
 An event joins the action's transaction: it is stored exactly when the action is, and its
-log line and signals go out only once that commit succeeded (``flows.commit``), so neither
+log line and signals go out only once that commit succeeded (``transaction.commit``), so neither
 the table nor the log ever tells of an action that was rolled back. Each write also deletes
 events older than GATEHOUSE_AUDIT_RETENTION (an indexed range delete, so it costs next to
 nothing when there is nothing to prune).

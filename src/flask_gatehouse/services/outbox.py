@@ -34,9 +34,8 @@ from jinja2 import TemplateError
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import flows
 from ..models import OutboxMessage, utcnow
-from . import audit, mail
+from . import audit, mail, transaction
 from .database import db
 
 logger = logging.getLogger("flask_gatehouse.mail")
@@ -328,7 +327,7 @@ class Outbox:
             .values(claimed_until=None, **values),
             execution_options={"synchronize_session": False},
         )
-        flows.commit()
+        transaction.commit()
 
     def _until_next_due(self) -> float:
         """Seconds until the earliest unclaimed pending row is due (a retry's backoff)."""
@@ -393,7 +392,9 @@ def requeue_failed() -> int:
 def counts() -> dict[str, int]:
     """How many messages are pending, sent and failed."""
     by_status = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    found = {status: count for status, count in db().session.execute(by_status)}
+    found: dict[str, int] = {}
+    for status, count in db().session.execute(by_status):
+        found[status] = count
     return {status: found.get(status, 0) for status in ("pending", "sent", "failed")}
 
 
