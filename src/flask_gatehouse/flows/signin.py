@@ -58,7 +58,13 @@ def sign_in_with_password(
         commit()
         return SignIn()
     throttle.clear_lockout(email.key)
-    return _advance(user, method="password", remember=remember, next_url=next_url, after=None)
+    return first_factor_passed(user, method="password", remember=remember, next_url=next_url)
+
+
+def first_factor_passed(user: User, *, method: str, remember: bool, next_url: str | None) -> SignIn:
+    """Where every first factor (``method``: "password" today; a passkey, social login or
+    SAML later) hands over once it has proved ``user``: the stages, then the session."""
+    return _advance(user, method=method, remember=remember, next_url=next_url, after=None)
 
 
 def record_invalid_form() -> None:
