@@ -3,17 +3,20 @@
 ``add`` writes a row of ``gatehouse_outbox`` into the caller's transaction, so a message
 exists exactly when its action committed and survives the process that wrote it. One worker
 thread per app and process (started by the process's first request, never by CLI commands)
-claims due rows, renders and sends them through Flask-Mailman, and marks each "sent", or,
-after GATEHOUSE_MAIL_ATTEMPTS tries with doubling delays, "failed" with the reason and a
-``mail_failed`` event. The worker is woken when a request that wrote mail ends, and also
-looks every GATEHOUSE_MAIL_POLL_INTERVAL for rows written elsewhere (other processes, the
-CLI, a process that died).
+renders and sends messages through Flask-Mailman and marks each "sent", or, after
+GATEHOUSE_MAIL_ATTEMPTS tries with doubling delays, "failed" with the reason and a
+``mail_failed`` event.
 
-A claim is a lease (``claimed_until``): ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one atomic
-UPDATE on SQLite, so two workers never hold one row. Delivery is at least once: a process
-killed after the SMTP server accepted a message but before its row was marked sent sends it
-again once the lease lapses. The worker commits its own short transactions; it is not part
-of any user action.
+Every row is held by a lease (``claimed_until``) while a worker has it, so two workers never
+send one message. A row written in a request is born claimed by its own process: once the
+action commits (``transaction.commit``) it is handed to this process's worker in memory, and
+the request's end wakes the worker, which sends it and marks it: one UPDATE in all. Every
+GATEHOUSE_MAIL_POLL_INTERVAL (and when a retry falls due) the worker also claims due rows
+from the table, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, one atomic UPDATE on SQLite: rows
+written elsewhere (other processes, the CLI), retries, and rows of a process that died, once
+their lease lapsed. Delivery is at least once: a process killed after the SMTP server
+accepted a message but before its row was marked sent sends it again after the lease.
+The worker commits its own short transactions; it is not part of any user action.
 """
 
 import json
@@ -22,16 +25,16 @@ import smtplib
 import threading
 import time
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, g, has_request_context
 from flask_mailman import EmailMultiAlternatives
 from jinja2 import TemplateError
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, inspect, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import OutboxMessage, utcnow
@@ -42,6 +45,10 @@ logger = logging.getLogger("flask_gatehouse.mail")
 
 #: Where a request notes that it wrote mail, so its end wakes the worker.
 _WROTE_MAIL = "gatehouse_wrote_mail"
+#: Where the database session keeps the rows of its open transaction (``take_written``).
+_WRITTEN = "gatehouse_outbox_written"
+#: The outbox table, for Core statements on the worker's hot path.
+_TABLE = cast(Table, OutboxMessage.__table__)
 #: Finished rows are pruned at most this often per worker.
 _PRUNE_EVERY = 3600.0
 #: Added to twice MAIL_TIMEOUT (connect, then the rest) for a claim's lease.
@@ -63,6 +70,17 @@ class _Claimed:
     recipient: str
     context: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A row added in the open transaction, born claimed by this process until ``lease``."""
+
+    row: OutboxMessage
+    template: str
+    recipient: str
+    context: str
+    lease: datetime
 
 
 #: A rendered message going out: Flask-Mailman's message object.
@@ -93,6 +111,11 @@ class Outbox:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pruned_at: float | None = None
+        #: Committed rows of this process's requests, waiting for the worker (a forked
+        #: child starts without the parent's: it sends them only if their lease lapses).
+        self._handed: deque[tuple[_Claimed, datetime]] = deque()
+        #: When (time.monotonic) the worker next claims from the table.
+        self._poll_at = 0.0
 
     def add(self, template: str, to: str, context: dict[str, Any]) -> None:
         """Add the message to the current transaction (sent once the caller commits).
@@ -100,18 +123,41 @@ class Outbox:
         Raises TypeError when ``context`` is not plain JSON data (it is rendered later, in
         another thread or process)."""
         now = utcnow()
+        encoded = json.dumps(context)
+        # Outside a request (the CLI) no worker runs here: the row waits for any server's.
+        lease = now + self._lease() if has_request_context() else None
         row = OutboxMessage(
             created_at=now,
             template=template,
             recipient=to,
-            context=json.dumps(context),
+            context=encoded,
             status="pending",
             attempts=0,
             next_attempt_at=now,
+            claimed_until=lease,
         )
-        db().session.add(row)
-        if has_request_context():
+        session = db().session
+        session.add(row)
+        if lease is not None:
+            written = _Written(row, template, to, encoded, lease)
+            session.info.setdefault(_WRITTEN, []).append(written)
             setattr(g, _WROTE_MAIL, True)
+
+    def take_written(self) -> list[_Written]:
+        """The rows added in the open transaction, forgotten here (taken before a commit:
+        if it fails, they were never stored)."""
+        written: list[_Written] = db().session.info.pop(_WRITTEN, [])
+        return written
+
+    def hand_over(self, written: list[_Written]) -> None:
+        """After their commit: the rows go to this process's worker, which the end of the
+        request wakes (not now: it would compete with the request for the interpreter)."""
+        for item in written:
+            identity = inspect(item.row).identity  # the id, without reloading the row
+            if identity is None:
+                continue
+            claimed = _Claimed(int(identity[0]), item.template, item.recipient, item.context, 0)
+            self._handed.append((claimed, item.lease))
 
     def _after_request(self, _error: BaseException | None) -> None:
         """``teardown_request``: start the worker in a process's first request, and wake it
@@ -176,24 +222,59 @@ class Outbox:
             app = self._app()
             if app is None:
                 return
-            pause = self._pass(app, stopping)
+            self._pass(app, stopping)
             del app  # not held while asleep
-            self._wakeup.wait(pause)
+            self._wakeup.wait(max(self._poll_at - time.monotonic(), 0.0))
             self._wakeup.clear()
 
-    def _pass(self, app: Flask, stopping: threading.Event) -> float:
-        """Send what is due; the seconds until the worker should look again."""
+    def _pass(self, app: Flask, stopping: threading.Event) -> None:
+        """Send what this process's requests handed over and, when it is time, what is due
+        in the table."""
         poll = seconds(app.config["GATEHOUSE_MAIL_POLL_INTERVAL"])
         try:
             with app.app_context():
-                self.deliver_due(stopping)
-                self._prune()
-                return min(poll, self._until_next_due())
+                self._send_handed(stopping)
+                if time.monotonic() >= self._poll_at:
+                    self._poll_at = time.monotonic() + poll
+                    self.deliver_due(stopping)
+                    self._prune()
+                return
         except SQLAlchemyError as error:
             logger.warning("mail outbox unreachable (%s); trying again in %.1f s", error, poll)
         except Exception:  # the worker must outlive any bug (logged with its traceback)
             logger.exception("mail worker error; trying again in %.1f s", poll)
-        return poll
+        self._poll_at = time.monotonic() + poll
+
+    def _send_handed(self, stopping: threading.Event) -> None:
+        """Send the rows this process's requests wrote. A row whose lease ran short while it
+        waited (a backlog behind a slow SMTP server) is claimed again first, and left alone
+        if another worker took it meanwhile."""
+        margin = self._lease() / 2
+        while self._handed and not stopping.is_set():
+            claimed, lease = self._handed.popleft()
+            if lease - utcnow() < margin and not self._renew(claimed.id, lease):
+                continue
+            self._deliver(claimed)
+
+    def _renew(self, row_id: int, lease: datetime) -> bool:
+        """Extend this worker's claim on a row; False when the claim was lost."""
+        table = _TABLE
+        session = db().session
+        renewed = session.connection().execute(
+            update(table)
+            .where(
+                table.c.id == row_id,
+                table.c.status == "pending",
+                table.c.claimed_until == lease,
+            )
+            .values(claimed_until=utcnow() + self._lease())
+        )
+        session.commit()
+        return bool(renewed.rowcount)
+
+    def _lease(self) -> timedelta:
+        """How long a worker holds a row: one message's connect and send, and a margin."""
+        return 2 * timedelta(seconds=seconds(self._config()["MAIL_TIMEOUT"])) + _LEASE_MARGIN
 
     def deliver_due(self, stopping: threading.Event | None = None) -> Counter[str]:
         """Send every due message now, one claim at a time (needs the app's context); how
@@ -208,9 +289,8 @@ class Outbox:
 
     def _claim(self) -> _Claimed | None:
         """Take the next due row for one lease, in its own short transaction."""
-        config = self._config()
         now = utcnow()
-        lease = 2 * timedelta(seconds=seconds(config["MAIL_TIMEOUT"])) + _LEASE_MARGIN
+        lease = self._lease()
         due = (
             select(OutboxMessage.id)
             .where(
@@ -255,6 +335,8 @@ class Outbox:
         except (smtplib.SMTPException, OSError) as error:
             if attempts < config["GATEHOUSE_MAIL_ATTEMPTS"]:
                 delay = seconds(config["GATEHOUSE_MAIL_RETRY_DELAY"]) * 2 ** (attempts - 1)
+                # The table is claimed from again when the retry falls due.
+                self._poll_at = min(self._poll_at, time.monotonic() + delay)
                 logger.warning(
                     "mail %s to %s failed (%s); retry %d in %.1f s",
                     claimed.template,
@@ -320,27 +402,13 @@ class Outbox:
         )
 
     def _finish(self, claimed: _Claimed, **values: Any) -> None:
-        """Store an attempt's outcome and release the claim."""
-        db().session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == claimed.id)
-            .values(claimed_until=None, **values),
-            execution_options={"synchronize_session": False},
+        """Store an attempt's outcome and release the claim (a Core UPDATE: the ORM's
+        bulk-update machinery would cost more than the statement)."""
+        table = _TABLE
+        db().session.connection().execute(
+            update(table).where(table.c.id == claimed.id).values(claimed_until=None, **values)
         )
         transaction.commit()
-
-    def _until_next_due(self) -> float:
-        """Seconds until the earliest unclaimed pending row is due (a retry's backoff)."""
-        now = utcnow()
-        due: datetime | None = db().session.scalar(
-            select(func.min(OutboxMessage.next_attempt_at)).where(
-                OutboxMessage.status == "pending",
-                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),
-            )
-        )
-        if due is None:
-            return float("inf")
-        return max((due - now).total_seconds(), 0.01)
 
     def _prune(self) -> None:
         """Now and then, delete rows finished longer than GATEHOUSE_AUDIT_RETENTION ago

@@ -6,12 +6,17 @@ the outgoing mail are stored together or not at all, and only then are the event
 signalled (never for work that was rolled back).
 """
 
+from .. import state
 from . import audit
 from .database import db
 
 
 def commit() -> None:
-    """Commit the session; then log and signal its audit events."""
+    """Commit the session; then hand its mail to this process's worker, and log and signal
+    its audit events."""
+    outbox = state.get().outbox
     recorded = audit.take_recorded()
+    written = outbox.take_written()
     db().session.commit()
+    outbox.hand_over(written)
     audit.announce_committed(recorded)
