@@ -54,7 +54,8 @@ PARTS = [
     ("new session", "flask_gatehouse.services.sessions", "start"),
     ("lockout clear", "flask_gatehouse.services.throttle", "clear_lockout"),
     ("device cookie", "flask_gatehouse.services.throttle", "remember_device"),
-    ("audit event", "flask_gatehouse.audit", "record"),
+    ("audit event", "flask_gatehouse.services.audit", "record"),
+    ("notice mail", "flask_gatehouse.services.mail", "send"),
     ("login page", "flask_gatehouse.views.auth", "render_template"),
 ]
 UA = {"User-Agent": blogs.USER_AGENT}

@@ -34,7 +34,7 @@ from typing import Any, cast
 from flask import Flask, g, has_request_context
 from flask_mailman import EmailMultiAlternatives
 from jinja2 import TemplateError
-from sqlalchemy import Table, delete, func, inspect, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import OutboxMessage, utcnow
@@ -74,12 +74,9 @@ class _Claimed:
 
 @dataclass(frozen=True)
 class _Written:
-    """A row added in the open transaction, born claimed by this process until ``lease``."""
+    """A row written in the open transaction, born claimed by this process until ``lease``."""
 
-    row: OutboxMessage
-    template: str
-    recipient: str
-    context: str
+    message: _Claimed
     lease: datetime
 
 
@@ -126,21 +123,25 @@ class Outbox:
         encoded = json.dumps(context)
         # Outside a request (the CLI) no worker runs here: the row waits for any server's.
         lease = now + self._lease() if has_request_context() else None
-        row = OutboxMessage(
-            created_at=now,
-            template=template,
-            recipient=to,
-            context=encoded,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            claimed_until=lease,
-        )
         session = db().session
-        session.add(row)
+        # A Core INSERT, at once: cheaper than an ORM flush, and it gives the id.
+        row_id = session.connection().scalar(
+            insert(_TABLE)
+            .values(
+                created_at=now,
+                template=template,
+                recipient=to,
+                context=encoded,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                claimed_until=lease,
+            )
+            .returning(_TABLE.c.id)
+        )
         if lease is not None:
-            written = _Written(row, template, to, encoded, lease)
-            session.info.setdefault(_WRITTEN, []).append(written)
+            message = _Claimed(row_id, template, to, encoded, 0)
+            session.info.setdefault(_WRITTEN, []).append(_Written(message, lease))
             setattr(g, _WROTE_MAIL, True)
 
     def take_written(self) -> list[_Written]:
@@ -152,12 +153,7 @@ class Outbox:
     def hand_over(self, written: list[_Written]) -> None:
         """After their commit: the rows go to this process's worker, which the end of the
         request wakes (not now: it would compete with the request for the interpreter)."""
-        for item in written:
-            identity = inspect(item.row).identity  # the id, without reloading the row
-            if identity is None:
-                continue
-            claimed = _Claimed(int(identity[0]), item.template, item.recipient, item.context, 0)
-            self._handed.append((claimed, item.lease))
+        self._handed.extend((item.message, item.lease) for item in written)
 
     def _after_request(self, _error: BaseException | None) -> None:
         """``teardown_request``: start the worker in a process's first request, and wake it
