@@ -29,11 +29,14 @@ _RECORDED = "gatehouse_recorded_events"
 
 @dataclass(frozen=True)
 class _Recorded:
-    """An event waiting for its transaction's commit, with its log line read beforehand
-    (after the commit the row's attributes are expired and would each cost a query)."""
+    """An event waiting for its transaction's commit, with what announcing it needs read
+    beforehand (after the commit the row's attributes are expired: reading one would cost a
+    query)."""
 
     event: Event
     user: User | None
+    kind: str
+    outcome: str
     line: str
 
 
@@ -69,7 +72,7 @@ def record(
         )
     )
     line = json.dumps(as_dict(event), ensure_ascii=False)
-    session.info.setdefault(_RECORDED, []).append(_Recorded(event, user, line))
+    session.info.setdefault(_RECORDED, []).append(_Recorded(event, user, kind, outcome, line))
     return event
 
 
@@ -87,9 +90,8 @@ def announce_committed(recorded: list["_Recorded"]) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     for item in recorded:
         logger.info(item.line)
-        kind, outcome = item.event.kind, item.event.outcome
         signals.security_event.send(app, user=item.user, event=item.event)
-        named = signals.BY_EVENT.get((kind, outcome))
+        named = signals.BY_EVENT.get((item.kind, item.outcome))
         if named is not None:
             named.send(app, user=item.user, event=item.event)
 
