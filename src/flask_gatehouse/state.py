@@ -9,6 +9,7 @@ import threading
 import weakref
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
 from flask import Flask, current_app
@@ -34,6 +35,8 @@ class State:
     engines: "list[Engine]"
     #: The sign-up form class (GATEHOUSE_REGISTER_FORM).
     register_form: "type[RegisterForm]"
+    #: When this process last deleted expired audit events (``audit.record``).
+    events_pruned_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _live.add(self)

@@ -2,27 +2,29 @@
 a blinker signal for the host (``flask_gatehouse.signals``).
 
 An event joins the action's transaction: it is stored exactly when the action is, and its
-log line and signals go out only once that commit succeeded (``transaction.commit``), so neither
-the table nor the log ever tells of an action that was rolled back. Each write also deletes
-events older than GATEHOUSE_AUDIT_RETENTION (an indexed range delete, so it costs next to
-nothing when there is nothing to prune).
+log line and signals go out only once that commit succeeded (``transaction.commit``), so
+neither the table nor the log ever tells of an action that was rolled back. A write also
+deletes the events older than GATEHOUSE_AUDIT_RETENTION (an indexed range delete), at most
+once a minute per app.
 """
 
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context
 from sqlalchemy import and_, delete, or_, select
 
-from .. import signals
+from .. import signals, state
 from ..models import Event, User, utcnow
 from . import client
 from .database import db
 
 logger = logging.getLogger("flask_gatehouse.audit")
 
+#: Expired events are deleted at most this often per app.
+_PRUNE_EVERY = timedelta(minutes=1)
 #: Where the session keeps the events recorded in its open transaction.
 _RECORDED = "gatehouse_recorded_events"
 
@@ -66,14 +68,26 @@ def record(
         event.identifier = event.identifier[:254]
     session = db().session
     session.add(event)
-    session.execute(
-        delete(Event).where(
-            Event.created_at < now - current_app.config["GATEHOUSE_AUDIT_RETENTION"]
+    if _prune_due(now):
+        session.execute(
+            delete(Event).where(
+                Event.created_at < now - current_app.config["GATEHOUSE_AUDIT_RETENTION"]
+            )
         )
-    )
     line = json.dumps(as_dict(event), ensure_ascii=False)
     session.info.setdefault(_RECORDED, []).append(_Recorded(event, user, kind, outcome, line))
     return event
+
+
+def _prune_due(now: datetime) -> bool:
+    """Whether this event's write also deletes the expired ones: at most once a minute per
+    app, so that a busy site does not pay a DELETE on every login."""
+    current = state.get()
+    last = current.events_pruned_at
+    if last is not None and last <= now < last + _PRUNE_EVERY:
+        return False
+    current.events_pruned_at = now
+    return True
 
 
 def take_recorded() -> list["_Recorded"]:
