@@ -21,10 +21,12 @@ import sqlalchemy as sa
 from blog import create_app, db
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_login import current_user
+from flask_sqlalchemy import SQLAlchemy
 from werkzeug.serving import make_server
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User, state, testing
+from flask_gatehouse import Gatehouse, Model, User, login_required, state, testing
 from flask_gatehouse.services import users
 from tests.smtp import Mailbox, SMTPServer
 
@@ -274,3 +276,50 @@ def live_server(app: Flask) -> Iterator[str]:
 def user_row(app: Flask, email: str) -> User | None:
     with app.app_context():
         return db.session.scalar(sa.select(User).where(User.email == email))
+
+
+# A host app as the README writes one, for tests of Gatehouse inside someone else's app.
+
+
+def minimal_host(database_url: str, **config: Any) -> tuple[Flask, SQLAlchemy]:
+    """The host app of the README: about ten lines."""
+    app = Flask(__name__)
+    app.config.update(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url, **config)
+    db = SQLAlchemy(model_class=Model)
+    db.init_app(app)
+    Gatehouse().init_app(app, db)
+
+    @app.get("/dashboard")
+    @login_required
+    def dashboard() -> str:
+        return f"Dashboard of {current_user.username}"
+
+    return app, db
+
+
+@pytest.fixture
+def host(database_url: str, smtp_server: SMTPServer) -> Iterator[Any]:
+    """Build minimal hosts on a fresh database, mailing the test SMTP server; dispose their
+    engines after."""
+    built: list[tuple[Flask, SQLAlchemy]] = []
+
+    def make(**config: Any) -> Flask:
+        app, db = minimal_host(database_url, MAIL_PORT=smtp_server.port, **config)
+        if not built:
+            with app.app_context():
+                db.drop_all()
+                db.create_all()
+        built.append((app, db))
+        return app
+
+    yield make
+    try:
+        for app, _ in built:
+            assert testing.wait_for_mail(app)
+    finally:
+        for app, _ in built:
+            testing.stop_mail(app)
+    for app, host_db in built:
+        with app.app_context():
+            host_db.session.remove()
+            host_db.engine.dispose()

@@ -1,61 +1,15 @@
 """Setting Gatehouse up in a host app: the short path works, mistakes are explained."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_login import current_user
 from flask_sqlalchemy import SQLAlchemy
 
-from flask_gatehouse import Gatehouse, Model, login_required, testing
+from flask_gatehouse import Gatehouse, Model, testing
 from tests.conftest import PASSWORD, TEST_CONFIG, csrf_token
-from tests.smtp import Mailbox, SMTPServer, link_path
-
-
-def minimal_host(database_url: str, **config: Any) -> tuple[Flask, SQLAlchemy]:
-    """The host app of the README: about ten lines."""
-    app = Flask(__name__)
-    app.config.update(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url, **config)
-    db = SQLAlchemy(model_class=Model)
-    db.init_app(app)
-    Gatehouse().init_app(app, db)
-
-    @app.get("/dashboard")
-    @login_required
-    def dashboard() -> str:
-        return f"Dashboard of {current_user.username}"
-
-    return app, db
-
-
-@pytest.fixture
-def host(database_url: str, smtp_server: SMTPServer) -> Iterator[Any]:
-    """Build minimal hosts on a fresh database, mailing the test SMTP server; dispose their
-    engines after."""
-    built: list[tuple[Flask, SQLAlchemy]] = []
-
-    def make(**config: Any) -> Flask:
-        app, db = minimal_host(database_url, MAIL_PORT=smtp_server.port, **config)
-        if not built:
-            with app.app_context():
-                db.drop_all()
-                db.create_all()
-        built.append((app, db))
-        return app
-
-    yield make
-    try:
-        for app, _ in built:
-            assert testing.wait_for_mail(app)
-    finally:
-        for app, _ in built:
-            testing.stop_mail(app)
-    for app, db in built:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+from tests.smtp import Mailbox, link_path
 
 
 def register(client: FlaskClient, mailbox: Mailbox, prefix: str = "") -> str:

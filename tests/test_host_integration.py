@@ -1,7 +1,6 @@
 """How Gatehouse sits in a host app: it brings its own login manager, keeps its headers and
 error pages to its own pages unless asked, and tells the host what happened (signals)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -9,37 +8,9 @@ from flask import Flask, abort
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 
-from flask_gatehouse import Gatehouse, Model, signals, testing
+from flask_gatehouse import Gatehouse, Model, signals
 from tests.conftest import PASSWORD, TEST_CONFIG, csrf_token, login
-from tests.smtp import Mailbox, SMTPServer
-from tests.test_extension import minimal_host
-
-
-@pytest.fixture
-def host(database_url: str, smtp_server: SMTPServer) -> Iterator[Any]:
-    built: list[tuple[Flask, SQLAlchemy]] = []
-
-    def make(**config: Any) -> Flask:
-        app, db = minimal_host(database_url, MAIL_PORT=smtp_server.port, **config)
-
-        @app.get("/missing")
-        def missing() -> str:
-            abort(404)
-
-        if not built:
-            with app.app_context():
-                db.drop_all()
-                db.create_all()
-        built.append((app, db))
-        return app
-
-    yield make
-    for app, db in built:
-        assert testing.wait_for_mail(app)
-        testing.stop_mail(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+from tests.smtp import Mailbox
 
 
 def test_an_app_with_its_own_login_manager_is_refused(database_url: str) -> None:
@@ -54,8 +25,18 @@ def test_an_app_with_its_own_login_manager_is_refused(database_url: str) -> None
         db.engine.dispose()
 
 
+def with_missing_page(app: Flask) -> Flask:
+    """A host route that answers 404 itself."""
+
+    @app.get("/missing")
+    def missing() -> str:
+        abort(404)
+
+    return app
+
+
 def test_host_routes_keep_their_own_headers_and_error_pages(host: Any) -> None:
-    client = host().test_client()
+    client = with_missing_page(host()).test_client()
     page = client.get("/missing")
     assert page.status_code == 404
     assert "Content-Security-Policy" not in page.headers
@@ -66,7 +47,7 @@ def test_host_routes_keep_their_own_headers_and_error_pages(host: Any) -> None:
 
 
 def test_hardening_the_whole_app_covers_host_routes(host: Any) -> None:
-    client = host(GATEHOUSE_HARDEN_WHOLE_APP=True).test_client()
+    client = with_missing_page(host(GATEHOUSE_HARDEN_WHOLE_APP=True)).test_client()
     page = client.get("/missing")
     assert page.status_code == 404
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]

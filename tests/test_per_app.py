@@ -15,9 +15,8 @@ from flask import Flask
 from flask_gatehouse import state, testing
 from flask_gatehouse.models import OutboxMessage
 from flask_gatehouse.services import users
-from tests.conftest import PASSWORD, csrf_token, login, session_cookie
+from tests.conftest import PASSWORD, csrf_token, login, minimal_host, session_cookie
 from tests.smtp import Mailbox, SMTPServer, free_port
-from tests.test_extension import minimal_host
 
 
 @pytest.fixture

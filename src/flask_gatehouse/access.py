@@ -17,32 +17,33 @@ R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def signup_limits(view: F) -> F:
-    """Sign-ups per client IP and per address, counting only accepted forms."""
-    per_ip = throttle.limit(throttle.signup_ip_limit, deduct_when=throttle.accepted)
-    per_address = throttle.limit(
-        throttle.signup_email_limit,
-        key_func=throttle.submitted_email_key,
-        deduct_when=throttle.accepted,
-    )
-    return per_ip(per_address(view))
+def _per_ip_and_address(
+    ip_limit: Callable[[], str], address_limit: Callable[[], str]
+) -> Callable[[F], F]:
+    """Limits per client IP and per typed address, counting only accepted forms."""
+
+    def limits(view: F) -> F:
+        per_ip = throttle.limit(ip_limit, deduct_when=throttle.accepted)
+        per_address = throttle.limit(
+            address_limit, key_func=throttle.submitted_email_key, deduct_when=throttle.accepted
+        )
+        return per_ip(per_address(view))
+
+    return limits
+
+
+#: Sign-ups per client IP and per address.
+signup_limits = _per_ip_and_address(throttle.signup_ip_limit, throttle.signup_email_limit)
+#: A page that mails a typed address (forgot password, resend confirmation); each page has
+#: its own counters.
+email_request_limits = _per_ip_and_address(
+    throttle.email_request_ip_limit, throttle.email_request_address_limit
+)
 
 
 def login_limits(view: F) -> F:
     """Failed logins per client IP (password spraying), whatever the account."""
     return throttle.limit(throttle.login_ip_limit, deduct_when=throttle.failed)(view)
-
-
-def email_request_limits(view: F) -> F:
-    """A page that mails a typed address (forgot password, resend confirmation): per client
-    IP and per address, counting only accepted forms; each page has its own counters."""
-    per_ip = throttle.limit(throttle.email_request_ip_limit, deduct_when=throttle.accepted)
-    per_address = throttle.limit(
-        throttle.email_request_address_limit,
-        key_func=throttle.submitted_email_key,
-        deduct_when=throttle.accepted,
-    )
-    return per_ip(per_address(view))
 
 
 def account_change_limits(view: F) -> F:
