@@ -194,10 +194,12 @@ class Outbox:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no message of this app is pending (sent or given up); False on
-        timeout. Starts the worker if needed (tests, clean shutdowns)."""
+        timeout. Starts the worker if needed, and has it look at the table now rather than
+        at its next poll (tests, clean shutdowns)."""
         app = self._app()
         assert app is not None, "the app of this outbox is gone"
         self.start()
+        self._poll_at = 0.0
         self._wakeup.set()
         deadline = time.monotonic() + timeout
         while True:
@@ -284,7 +286,8 @@ class Outbox:
         return done
 
     def _claim(self) -> _Claimed | None:
-        """Take the next due row for one lease, in its own short transaction."""
+        """Take the next due row for one lease, in its own short transaction. Most polls
+        find nothing: a plain read says so first, without a write to commit."""
         now = utcnow()
         lease = self._lease()
         due = (
@@ -296,9 +299,12 @@ class Outbox:
             )
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(1)
-            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's UPDATE is atomic anyway
         )
         session = db().session
+        if session.scalar(due) is None:
+            session.rollback()  # end the read transaction
+            return None
+        due = due.with_for_update(skip_locked=True)  # PostgreSQL; SQLite's UPDATE is atomic
         claimed = session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(due.scalar_subquery()))
@@ -409,9 +415,14 @@ class Outbox:
     def _prune(self) -> None:
         """Now and then, delete rows finished longer than GATEHOUSE_AUDIT_RETENTION ago
         (a range on the (status, next_attempt_at) index: cheap when there is nothing)."""
-        if self._pruned_at is not None and time.monotonic() - self._pruned_at < _PRUNE_EVERY:
+        now = time.monotonic()
+        if self._pruned_at is None:
+            # Not at once: a worker that lives a few seconds (a test, a recycled process
+            # restarting) would prune for nothing. A minute in, then every hour.
+            self._pruned_at = now - _PRUNE_EVERY + 60.0
+        if now - self._pruned_at < _PRUNE_EVERY:
             return
-        self._pruned_at = time.monotonic()
+        self._pruned_at = now
         cutoff = utcnow() - self._config()["GATEHOUSE_AUDIT_RETENTION"]
         session = db().session
         session.execute(
