@@ -13,7 +13,7 @@ from flask import current_app, session
 from flask_login import logout_user
 
 from .. import stages
-from ..models import User, UserSession
+from ..models import PendingLogin, User, UserSession
 from ..services import audit, mail, pending_logins, sessions, throttle, tokens, users
 from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
@@ -91,10 +91,17 @@ def _advance(
     return SignIn(user=user, next_url=landing_url(next_url))
 
 
+def _pending() -> tuple[PendingLogin, User] | None:
+    """This browser's live pending sign-in and its account, if any."""
+    pending = pending_logins.current()
+    user = users.find_by_id(pending.user_id) if pending is not None else None
+    return None if pending is None or user is None else (pending, user)
+
+
 def pending_user() -> User | None:
     """The account of this browser's pending sign-in (for a stage's page), if any."""
-    pending = pending_logins.current()
-    return users.find_by_id(pending.user_id) if pending is not None else None
+    found = _pending()
+    return found[1] if found is not None else None
 
 
 def change_required_password(password: str) -> SignIn | None:
@@ -102,11 +109,11 @@ def change_required_password(password: str) -> SignIn | None:
     policy), then go on with the stages after it; None when the pending sign-in expired or
     was used meanwhile."""
     password_hash = hash_password(password)  # before the transaction takes any lock
-    pending = pending_logins.current()
-    user = users.find_by_id(pending.user_id) if pending is not None else None
-    if pending is None or user is None or not pending_logins.finish(pending):
+    found = _pending()
+    if found is None or not pending_logins.finish(found[0]):
         commit()
         return None
+    pending, user = found
     users.set_password(user, password_hash)
     return _advance(
         user,

@@ -5,7 +5,6 @@ so the pending sign-in is bound to the browser that passed the first factor. It 
 (5 minutes) and single use: finishing it deletes the row, which one request alone can do.
 """
 
-import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any, cast
@@ -15,16 +14,12 @@ from sqlalchemy import CursorResult, delete, select
 
 from ..models import PendingLogin, User, utcnow
 from .database import db
-from .sessions import cookie_options, host_cookie
+from .sessions import cookie_options, digest, host_cookie
 
 #: How long the later stages may take.
 LIFETIME = timedelta(minutes=5)
 _COOKIE = "gatehouse_pending_login"
 _MAX_TOKEN_LENGTH = 64
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def start(user: User, *, method: str, remember: bool, next_url: str | None) -> None:
@@ -38,7 +33,7 @@ def start(user: User, *, method: str, remember: bool, next_url: str | None) -> N
     )
     session.add(
         PendingLogin(
-            token_hash=_digest(token),
+            token_hash=digest(token),
             user_id=user.id,
             method=method,
             remember=remember,
@@ -63,7 +58,7 @@ def current() -> PendingLogin | None:
         return None
     found: PendingLogin | None = db().session.scalar(
         select(PendingLogin).where(
-            PendingLogin.token_hash == _digest(token), PendingLogin.expires_at > utcnow()
+            PendingLogin.token_hash == digest(token), PendingLogin.expires_at > utcnow()
         )
     )
     return found

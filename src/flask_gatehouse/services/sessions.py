@@ -58,7 +58,8 @@ def cookie_name() -> str:
     return host_cookie(current_app.config["GATEHOUSE_SESSION_COOKIE_NAME"])
 
 
-def _digest(token: str) -> bytes:
+def digest(token: str) -> bytes:
+    """What the table stores of a cookie's token (pending sign-ins use it too)."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -89,7 +90,7 @@ def start(user: User, *, remember: bool) -> UserSession:
     )
     user_agent = client.user_agent()
     record = UserSession(
-        token_hash=_digest(token),
+        token_hash=digest(token),
         user_id=user.id,
         created_at=now,
         authenticated_at=now,
@@ -140,7 +141,7 @@ def load_user(_request: object = None) -> User | None:
         _forget_cookie()
         return None
     session = db().session
-    row = session.connection().execute(_RESOLVE, {"digest": _digest(token)}).first()
+    row = session.connection().execute(_RESOLVE, {"digest": digest(token)}).first()
     if row is None:
         _forget_cookie()
         return None
@@ -198,7 +199,7 @@ def reauthenticated() -> None:
     session.execute(
         update(UserSession)
         .where(UserSession.id == session_id)
-        .values(token_hash=_digest(token), authenticated_at=now, last_seen_at=now)
+        .values(token_hash=digest(token), authenticated_at=now, last_seen_at=now)
     )
     g.gatehouse_authenticated_at = now
     record = session.get_one(UserSession, session_id)
