@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -234,3 +235,36 @@ class OutboxMessage(Model):
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.template} {self.status}>"
+
+
+class RateLimitCounter(Model):
+    """A plain counter of the rate-limit storage (``services/counters``): limits' ``incr``,
+    for fixed windows and the lockout's attempts in flight. Counts until ``expires_at``.
+
+    Times are seconds since the epoch, as the ``limits`` library counts them.
+    """
+
+    __tablename__ = "gatehouse_rate_limit_counters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    value: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+    def __repr__(self) -> str:
+        return f"<RateLimitCounter {self.key} {self.value}>"
+
+
+class RateLimitEntry(Model):
+    """One hit in a moving window of the rate-limit storage (limits' ``acquire_entry``): the
+    route limits and the lockout count a key's rows until their ``expires_at``."""
+
+    __tablename__ = "gatehouse_rate_limit_entries"
+    __table_args__ = (Index("ix_gatehouse_rate_limit_entries_key", "key", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+    def __repr__(self) -> str:
+        return f"<RateLimitEntry {self.key}>"
