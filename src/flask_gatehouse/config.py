@@ -3,6 +3,9 @@
 `Gatehouse.init_app` copies each default into ``app.config`` with ``setdefault``, so a host
 overrides any of them the usual Flask ways (``app.config.from_prefixed_env()`` reads
 ``FLASK_GATEHOUSE_...`` environment variables). Values are read at request time.
+Durations (the keys with a ``timedelta`` default) also take a number of seconds or an ISO 8601
+duration, e.g. ``FLASK_GATEHOUSE_RESET_MAX_AGE=300`` or ``=PT5M``; ``init_app`` turns them into
+a ``timedelta`` and refuses anything else (``flask_gatehouse.durations``).
 Every default is the safe choice; a weaker value is the host's explicit decision.
 """
 

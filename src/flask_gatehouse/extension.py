@@ -8,7 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import import_string
 
-from . import errors, headers, state
+from . import durations, errors, headers, state
 from .access import unauthorized
 from .blueprint import blueprint
 from .cli import cli
@@ -37,7 +37,8 @@ class Gatehouse:
         """Register Gatehouse on ``app``, storing accounts through ``db``.
 
         Reads the ``GATEHOUSE_*`` keys listed with their defaults in ``flask_gatehouse.config``
-        and Flask's ``SECRET_KEY``; Flask-Mailman's ``MAIL_*`` keys when the host has not set
+        (durations as a timedelta, seconds or ISO 8601, e.g. "PT5M") and Flask's
+        ``SECRET_KEY``; Flask-Mailman's ``MAIL_*`` keys when the host has not set
         up Flask-Mailman itself. Sets ``MAX_CONTENT_LENGTH`` when unset, and makes Flask's
         own session cookie ``Secure`` (when ``GATEHOUSE_COOKIE_SECURE``) and ``SameSite=Lax``.
         Everything it builds for ``app`` (rate limiter, mail worker) is kept in
@@ -60,6 +61,7 @@ class Gatehouse:
             )
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
+        durations.normalise(app.config)
         _secure_config(app)
 
         login_manager = LoginManager(app)
