@@ -22,7 +22,10 @@ from tests.smtp import Mailbox, html, link_path, links, text
 
 CONFIRMED = "Your email address is confirmed. You can sign in now."
 OTHER_PASSWORD = "another long passphrase here"
-UNCONFIRMED = "Confirm your email address first: follow the link we sent you."
+UNCONFIRMED = (
+    "Incorrect email or password. If you have just created your account, confirm your address "
+    "first: follow the link in the email we sent you."
+)
 
 
 def sign_up(
@@ -68,23 +71,54 @@ def test_sign_up_mails_a_confirmation_link_to_the_address(
     assert sign_up(client, "Bob@Example.com").status_code == 302
     (message,) = mailbox.wait_for(1)
     assert message["To"] == "bob@example.com"
-    assert message["Subject"] == "Confirm your email address for The Blog"
+    assert message["Subject"] == "The Blog: Confirm your email address"
     (link,) = links(message)
     assert re.fullmatch(r"https://gatehouse\.test/confirm/[\w-]{43}", link)
     assert f'href="{link}"' in html(message)
     assert "expires in 48 hours" in text(message)
 
 
-def test_login_before_confirming_is_refused_and_offers_a_resend(
-    client: FlaskClient, mailbox: Mailbox
+def cookie_names(response: TestResponse) -> list[str]:
+    return sorted(header.split("=")[0] for header in response.headers.getlist("Set-Cookie"))
+
+
+def test_right_password_before_confirming_answers_like_a_wrong_one_and_mails_a_link(
+    app: Flask, client: FlaskClient, mailbox: Mailbox
+) -> None:
+    """Anything else tells an attacker that the password is right."""
+    sign_up(client, "bob@example.com")
+    (first,) = mailbox.wait_for(1)
+    wrong = login(app.test_client(), "bob@example.com", "a wrong password, long enough")
+    right = login(client, "bob@example.com")
+    assert right.status_code == wrong.status_code == 400
+    assert without_csrf(right.text) == without_csrf(wrong.text)
+    assert cookie_names(right) == cookie_names(wrong)
+    assert UNCONFIRMED in right.text
+    assert 'href="/confirm/resend"' in right.text
+
+    # Only the right password brought a fresh link. Either link works, once for both.
+    second = mailbox.wait_for(2)[1]
+    assert all_mail_sent()
+    assert len(mailbox.messages) == 2
+    assert second["Subject"] == first["Subject"]
+    assert confirmation_path(second) != confirmation_path(first)
+    assert client.get(confirmation_path(first)).status_code == 200
+    assert click(client, confirmation_path(second)).headers["Location"] == "/login"
+    assert click(client, confirmation_path(first)).status_code == 400
+    assert login(client, "bob@example.com").headers["Location"] == "/blogs"
+
+
+def test_links_mailed_at_login_share_the_address_limit(
+    app: Flask, client: FlaskClient, mailbox: Mailbox
 ) -> None:
     sign_up(client, "bob@example.com")
-    response = login(client, "bob@example.com")
-    assert response.status_code == 403
-    assert UNCONFIRMED in response.text
-    assert 'action="/confirm/resend"' in response.text
-    assert 'name="email" value="bob@example.com"' in response.text
-    assert login(client, "bob@example.com", "a wrong password, long enough").status_code == 400
+    for _ in range(5):
+        assert login(client, "bob@example.com").status_code == 400
+    assert all_mail_sent()
+    # The sign-up's link, then three at login (GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT).
+    assert len(mailbox.wait_for(4)) == 4
+    assert all_mail_sent()
+    assert len(mailbox.messages) == 4
 
 
 def test_resend_mails_a_new_link_and_voids_the_old_one(
@@ -92,10 +126,10 @@ def test_resend_mails_a_new_link_and_voids_the_old_one(
 ) -> None:
     sign_up(client, "bob@example.com")
     (first,) = mailbox.wait_for(1)
-    refused = login(client, "bob@example.com")
+    refused = login(client, "bob@example.com")  # mails a second link
     form = {"csrf_token": csrf_token(refused), "email": "bob@example.com"}
     assert client.post("/confirm/resend", data=form).headers["Location"] == "/login"
-    second = mailbox.wait_for(2)[1]
+    second = mailbox.wait_for(3)[2]
     assert confirmation_path(second) != confirmation_path(first)
 
     assert click(client, confirmation_path(first)).status_code == 400
@@ -118,7 +152,7 @@ def test_opening_the_link_asks_and_only_the_button_confirms(
         # The token is in the URL: no Referer header may carry it to another site.
         assert page.headers["Referrer-Policy"] == "no-referrer"
     assert not is_confirmed(app, "bob@example.com")
-    assert login(client, "bob@example.com").status_code == 403
+    assert login(client, "bob@example.com").status_code == 400
 
     confirmed = client.post(path, data={"csrf_token": csrf_token(page)})
     assert confirmed.status_code == 302
@@ -287,7 +321,7 @@ def test_taken_address_answers_like_a_new_sign_up_and_tells_the_owner(
 
     mailbox.wait_for(2)
     (owner_mail,) = mailbox.to("alice@example.com")
-    assert owner_mail["Subject"] == "Someone tried to sign up with your address"
+    assert owner_mail["Subject"] == "The Blog: Someone tried to create an account with your address"
     assert not [url for url in links(owner_mail) if "/confirm/" in url]
     assert "https://gatehouse.test/forgot" in links(owner_mail)
     (newcomer_mail,) = mailbox.to("newcomer@example.com")

@@ -41,11 +41,6 @@ email_request_limits = _per_ip_and_address(
 )
 
 
-def login_limits(view: F) -> F:
-    """Failed logins per client IP (password spraying), whatever the account."""
-    return throttle.limit(throttle.login_ip_limit, deduct_when=throttle.failed)(view)
-
-
 def account_change_limits(view: F) -> F:
     """Password, email and deletion forms per signed-in account."""
     return throttle.limit(throttle.account_change_limit, key_func=throttle.account_key)(view)

@@ -86,6 +86,9 @@ class User(Model):
     password_change_required: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    #: When the account was brought over from the Flask-Login tutorial
+    #: (``flask gatehouse import-tutorial``); None for accounts that signed up here.
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The interface Flask-Login expects of a user (instead of its UserMixin, whose __eq__
     # and __hash__ would override the ORM's identity semantics).

@@ -19,19 +19,20 @@ from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
 from ..services.redirects import safe_next
 from ..services.transaction import commit
+from . import signup
 
 
 @dataclass(frozen=True)
 class SignIn:
     """How a sign-in step ended: ``user`` when a session started; else ``retry_after``
-    seconds when locked, ``unconfirmed`` when the right password met an unconfirmed address,
-    ``next_page`` (an endpoint) when a pending stage waits, or none of them for wrong
-    credentials. ``next_url`` is where a signed-in browser goes."""
+    seconds when locked, ``next_page`` (an endpoint) when a pending stage waits, or none of
+    them when refused (wrong credentials, or the right password for an address still waiting
+    for its confirmation: the two must look the same). ``next_url`` is where a signed-in
+    browser goes."""
 
     user: User | None = None
     next_url: str = "/"
     retry_after: int | None = None
-    unconfirmed: bool = False
     next_page: str | None = None
 
 
@@ -45,19 +46,32 @@ def landing_url(requested: str | None, default: str | None = None) -> str:
 def sign_in_with_password(
     email: TypedEmail, password: str, *, remember: bool, next_url: str | None
 ) -> SignIn:
-    """The password as first factor, then the stages; a session when none is pending."""
-    wait = throttle.reserve_login_attempt(email.key)
-    if wait is not None:
-        if throttle.first_refusal(email.key):
-            audit.record("login", "blocked", identifier=email.canonical, detail="locked out")
+    """The password as first factor, then the stages; a session when none is pending.
+
+    Only a password that was checked and found wrong counts towards the lockout; the right
+    password for an unconfirmed address counts too, since its answer must not differ from a
+    wrong one (it mails a fresh confirmation link instead)."""
+    with throttle.LoginAttempt(email.key) as attempt:
+        if attempt.retry_after is not None:
+            if throttle.first_refusal(email.key):
+                audit.record("login", "blocked", identifier=email.canonical, detail="locked out")
+                commit()
+            return SignIn(retry_after=attempt.retry_after)
+        user = users.authenticate(email.canonical, password)
+        if user is None:
+            attempt.failed()
+            audit.record("login", "failure", identifier=email.canonical)
             commit()
-        return SignIn(retry_after=wait)
-    user = users.authenticate(email.canonical, password)
-    if user is None:
-        audit.record("login", "failure", identifier=email.canonical)
-        commit()
-        return SignIn()
-    throttle.clear_lockout(email.key)
+            return SignIn()
+        stage = stages.next_stage(user)
+        if stage is not None and stage.page is None:
+            attempt.failed()
+            audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
+            if stage.key == "email_confirmation":
+                signup.remind_to_confirm(user)
+            commit()
+            return SignIn()
+        attempt.succeeded()
     return first_factor_passed(user, method="password", remember=remember, next_url=next_url)
 
 
@@ -82,7 +96,7 @@ def _advance(
     if stage is not None and stage.page is None:
         audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
         commit()
-        return SignIn(unconfirmed=stage.key == "email_confirmation")
+        return SignIn()
     if stage is not None and stage.page is not None:
         pending_logins.start(user, method=method, remember=remember, next_url=safe_next(next_url))
         commit()

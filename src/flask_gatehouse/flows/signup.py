@@ -11,7 +11,7 @@ from collections.abc import Callable
 from flask import current_app
 
 from ..models import Token, User, utcnow
-from ..services import audit, mail, tokens, users
+from ..services import audit, mail, throttle, tokens, users
 from ..services.identity import TypedEmail
 from ..services.transaction import commit
 
@@ -64,12 +64,25 @@ def resend_confirmation(email: TypedEmail) -> None:
     commit()
 
 
-def _send_confirmation(user: User) -> None:
-    """Issue ``user`` a new confirmation link (earlier ones stop working) and mail it."""
-    tokens.void(user, "confirm")
+def remind_to_confirm(user: User) -> None:
+    """The right password for an address still waiting for its confirmation: mail a fresh
+    link, unless the address had its share of mail (GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT).
+    Joins the sign-in's transaction."""
+    limit = current_app.config["GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"]
+    if throttle.take(limit, "confirmation", throttle.identifier_key(user.email)) is None:
+        # Earlier links keep working: the owner may well open the first mail after all.
+        _send_confirmation(user, void_earlier=False)
+
+
+def _send_confirmation(user: User, *, void_earlier: bool = True) -> None:
+    """Issue ``user`` a new confirmation link (earlier ones stop working unless not
+    ``void_earlier``) and mail it, worded for a moved account when it was imported from
+    the tutorial."""
+    if void_earlier:
+        tokens.void(user, "confirm")
     token = tokens.issue("confirm", user)
     mail.send(
-        "confirm_email",
+        "confirm_moved_account" if user.imported_at is not None else "confirm_email",
         user.email,
         username=user.username,
         link=mail.link("gatehouse.confirm_email", token=token),
@@ -93,6 +106,7 @@ def confirm_email(token: str) -> User | None:
         return None
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
+    tokens.void(user, "confirm")  # any other link mailed for it is spent too
     audit.record("email_confirmed", "success", user=user)
     commit()
     return user

@@ -29,9 +29,14 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeSerializer
 from limits import RateLimitItem, parse, parse_many
+from limits.errors import StorageError
+from limits.storage import Storage
 from limits.strategies import RateLimiter
+from limits.util import WindowStats
+from werkzeug.exceptions import TooManyRequests
 
 from .. import state
+from . import json_body
 from .identity import typed_email
 from .sessions import cookie_options, host_cookie
 
@@ -40,6 +45,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 _LOCKOUT_NAMESPACE = "gatehouse-lockout"
 _REPORT_NAMESPACE = "gatehouse-lockout-report"
 _REPORT_EVERY = parse("1 per 5 minutes")
+_LOGIN_IP_NAMESPACE = "gatehouse-login-ip"
+_QUOTA_NAMESPACE = "gatehouse-quota"
+_INFLIGHT_NAMESPACE = "gatehouse-lockout-in-flight"
+#: A slot left by a process that died mid-check lapses after this many seconds.
+_INFLIGHT_EXPIRY = 60
+#: How long an attempt waits for attempts in flight before it is refused, and how often it
+#: looks again while waiting (seconds).
+_INFLIGHT_WAIT = 5.0
+_INFLIGHT_POLL = 0.02
 _DEVICE_COOKIE = "gatehouse_device"
 _DEVICE_LIFETIME = 365 * 24 * 3600
 #: Where ``limit`` leaves a view's route limits for ``create_limiter`` to apply.
@@ -86,7 +100,9 @@ def create_limiter(app: Flask) -> Limiter:
         storage_uri=app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"],
         # Storage failures surface as limits' StorageError, which errors.py turns into a 503.
         storage_options={"wrap_exceptions": True},
-        headers_enabled=True,
+        # No X-RateLimit headers: writing them reads the storage after the view has done its
+        # work, and an outage there would turn a completed action into a 500.
+        headers_enabled=False,
         strategy="moving-window",
     )
     limiter.request_filter(_outside_gatehouse)
@@ -104,6 +120,18 @@ def create_limiter(app: Flask) -> Limiter:
     return limiter
 
 
+def route_retry_after() -> int | None:
+    """Seconds until the route limit this request broke frees a slot (None when the counter
+    storage cannot tell)."""
+    broken = state.get().limiter.current_limit
+    if broken is None:
+        return None
+    try:
+        return max(1, int(broken.reset_at - time.time()))
+    except StorageError:
+        return None
+
+
 def _outside_gatehouse() -> bool:
     """Only Gatehouse's own pages carry its limits: let the rest skip the limiter early."""
     return request.blueprint != "gatehouse"
@@ -114,8 +142,9 @@ def _strategy() -> RateLimiter:
     return state.get().limiter.limiter
 
 
-def login_ip_limit() -> str:
-    return str(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
+def _storage() -> Storage:
+    """Where the current app's counters live (for the plain counters of attempts in flight)."""
+    return state.get().limiter.storage
 
 
 def signup_ip_limit() -> str:
@@ -144,11 +173,6 @@ def account_key() -> str:
     return f"user:{user_id}" if user_id else get_remote_address()
 
 
-def failed(response: Response) -> bool:
-    """``deduct_when`` for login: only refused credentials (a 400 form) count."""
-    return response.status_code == 400
-
-
 def accepted(response: Response) -> bool:
     """``deduct_when`` for sign-up: only forms that went through (a redirect) count."""
     return response.status_code == 302
@@ -165,7 +189,7 @@ def submitted_email_key() -> str:
     keeps its own counters (Flask-Limiter scopes a route's limits by its endpoint)."""
     value = request.form.get("email")
     if value is None and request.is_json:
-        body = request.get_json(silent=True)
+        body = json_body.read()
         value = body.get("email") if isinstance(body, dict) else None
     # The route limit runs before the form is parsed: the one normalisation outside a form.
     typed = typed_email(value if isinstance(value, str) else "")
@@ -182,29 +206,109 @@ def _lockout_key(identifier: str) -> str:
     return f"device:{device}" if device else f"account:{identifier}"
 
 
-def reserve_login_attempt(typed_key: str) -> int | None:
-    """Count one login attempt for this account before its password is checked.
+class LoginAttempt:
+    """One password check's place in its account's lockout, held while the check runs.
 
-    Returns None when the attempt may go ahead, or the seconds until it may be retried when
-    the account (or this known device of it) is locked: the wait of the longest full tier.
-    A refused attempt is not counted, so hammering a locked account does not extend it.
+    Only checks that ran and found the password wrong count (``failed``): an attempt the
+    server could not check (the database down, a crash) counts nothing. So that parallel
+    guesses still cannot overrun the limit, each attempt first takes an in-flight slot:
+    failures plus attempts in flight never exceed a tier. An attempt that finds the tiers
+    full only because of attempts still in flight waits briefly for them, so ten browsers
+    entering the right password at once all get in, while fifty wrong guesses at once still
+    reach at most five checks.
     """
-    identifier = identifier_key(typed_key)
-    key = _lockout_key(identifier)
+
+    def __init__(self, typed_key: str) -> None:
+        self._typed_key = typed_key
+        self._key = _lockout_key(identifier_key(typed_key))
+        self._ip = get_remote_address()
+        self._held = False
+        #: Seconds to wait when the attempt was refused unchecked (the account is locked).
+        self.retry_after: int | None = self._reserve()
+        self._held = self.retry_after is None
+
+    def _reserve(self) -> int | None:
+        """Take an in-flight slot, waiting up to _INFLIGHT_WAIT for attempts in flight; else
+        the seconds until a retry: when the account's failures alone fill a tier, or when
+        the wait ran out. A client IP that failed too often gets TooManyRequests."""
+        storage, strategy = _storage(), _strategy()
+        ip_tiers = _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
+        ip_windows = [
+            strategy.get_window_stats(tier, _LOGIN_IP_NAMESPACE, self._ip) for tier in ip_tiers
+        ]
+        full = [window for window in ip_windows if window.remaining <= 0]
+        if full:
+            # The client, not the account, is refused: the plain 429 page (or JSON error).
+            raise TooManyRequests(retry_after=_wait(full))
+        tiers = _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"])
+        in_flight_key = f"{_INFLIGHT_NAMESPACE}/{self._key}"
+        deadline = time.monotonic() + _INFLIGHT_WAIT
+        while True:
+            # The increment is atomic: parallel attempts each see a different count.
+            in_flight = storage.incr(in_flight_key, _INFLIGHT_EXPIRY)
+            windows = [
+                strategy.get_window_stats(tier, _LOCKOUT_NAMESPACE, self._key) for tier in tiers
+            ]
+            if all(window.remaining >= in_flight for window in windows):
+                return None
+            storage.incr(in_flight_key, _INFLIGHT_EXPIRY, amount=-1)
+            locked = [window for window in windows if window.remaining <= 0]
+            if locked or time.monotonic() >= deadline:
+                return _wait(locked or windows)
+            time.sleep(_INFLIGHT_POLL)
+
+    def failed(self) -> None:
+        """The password was checked and is wrong: count it against the account and this
+        client's IP (before the flow commits, so an outage here fails the whole request)."""
+        if not self._held:
+            return
+        strategy = _strategy()
+        for tier in _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"]):
+            strategy.hit(tier, _LOGIN_IP_NAMESPACE, self._ip)
+        for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
+            strategy.hit(tier, _LOCKOUT_NAMESPACE, self._key)
+        self._release()
+
+    def succeeded(self) -> None:
+        """The password was right: forget the account's failures (before the flow commits)."""
+        if not self._held:
+            return
+        clear_lockout(self._typed_key)
+        self._release()
+
+    def _release(self) -> None:
+        self._held = False
+        _storage().incr(f"{_INFLIGHT_NAMESPACE}/{self._key}", _INFLIGHT_EXPIRY, amount=-1)
+
+    def __enter__(self) -> "LoginAttempt":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """An attempt that ended neither way (an error while checking) counts nothing."""
+        if not self._held:
+            return
+        try:
+            self._release()
+        except StorageError as error:
+            # The slot lapses after _INFLIGHT_EXPIRY; the error that ended the check is
+            # the one to report.
+            current_app.logger.error("could not release a login attempt: %s", error)
+
+
+def _wait(windows: list[WindowStats]) -> int:
+    """Seconds until the latest of these full windows frees a slot (rounded up)."""
+    reset_at = max(window.reset_time for window in windows)
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def take(spec: str, *key: str) -> int | None:
+    """Count one action for ``key`` against every tier of the limit ``spec`` (e.g. mail sent
+    to one address); the seconds to wait instead when a tier is full."""
     strategy = _strategy()
-    tiers = _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"])
-    full = [tier for tier in tiers if not strategy.test(tier, _LOCKOUT_NAMESPACE, key)]
-    # Each hit is atomic, so parallel attempts that all passed the test above still cannot
-    # get more than the limit through: the surplus hits fail here.
-    if not full:
-        full = [tier for tier in tiers if not strategy.hit(tier, _LOCKOUT_NAMESPACE, key)]
-    if not full:
-        return None
-    reset_at = max(
-        strategy.get_window_stats(tier, _LOCKOUT_NAMESPACE, key).reset_time for tier in full
-    )
-    # One second of margin: Flask-Limiter rewrites Retry-After rounding down.
-    return max(1, math.ceil(reset_at - time.time()) + 1)
+    for tier in _tiers(spec):
+        if not strategy.hit(tier, _QUOTA_NAMESPACE, *key):
+            return _wait([strategy.get_window_stats(tier, _QUOTA_NAMESPACE, *key)])
+    return None
 
 
 def first_refusal(typed_key: str) -> bool:

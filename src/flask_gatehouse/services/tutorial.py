@@ -47,7 +47,8 @@ def import_tutorial_db(path: Path, *, trust_emails: bool = False) -> ImportRepor
     password hash is not a werkzeug scrypt/pbkdf2 hash.
     """
     report = ImportReport()
-    confirmed_at = utcnow() if trust_emails else None
+    now = utcnow()
+    confirmed_at = now if trust_emails else None
     session = db().session
     taken = set(session.scalars(select(User.email)))
     for row_id, raw_email, raw_username, password_hash in _read_rows(path):
@@ -70,6 +71,7 @@ def import_tutorial_db(path: Path, *, trust_emails: bool = False) -> ImportRepor
                 username=username,
                 password_hash=password_hash,
                 email_confirmed_at=confirmed_at,
+                imported_at=now,
             )
         )
         taken.add(email)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from ..models import User, utcnow
 from . import audit, mail, sessions, throttle, tokens
 from .database import db
-from .passwords import hash_password, verify_password
+from .passwords import hash_password, password_problems, verify_password
 
 
 def find_by_email(email: str | None) -> User | None:
@@ -52,7 +52,9 @@ def authenticate(email: str | None, password: str) -> User | None:
 
     Unknown addresses and accounts without a usable password still run one hash verify
     (``verify_password`` uses a dummy hash), so response time does not reveal them. A hash
-    with outdated parameters or a legacy werkzeug hash is replaced on success.
+    with outdated parameters or a legacy werkzeug hash is replaced on success; such a
+    password was never checked against today's policy (the tutorial's had none), so when it
+    breaks it the owner must choose a new one at this sign-in (the password-change stage).
     """
     user = find_by_email(email)
     matches, new_hash = verify_password(user.password_hash if user else None, password)
@@ -60,6 +62,8 @@ def authenticate(email: str | None, password: str) -> User | None:
         return None
     if new_hash is not None:
         user.password_hash = new_hash
+        if password_problems(password, email=user.email, username=user.username):
+            user.password_change_required = True
     return user
 
 
@@ -75,34 +79,36 @@ class PasswordCheck:
 def check_password(user: User, password: str, *, action: str) -> PasswordCheck:
     """Check the password before a sensitive ``action`` (the kind its audit events get).
 
-    The attempt is counted against the account's login lockout before the hash is checked,
+    The attempt takes its place in the account's login lockout before the hash is checked,
     so guessing through these forms is throttled exactly like guessing at the login page.
     """
-    wait = throttle.reserve_login_attempt(user.email)
-    if wait is not None:
-        if throttle.first_refusal(user.email):
-            audit.record(action, "blocked", user=user, detail="locked out")
-        return PasswordCheck(False, retry_after=wait)
-    matches, new_hash = verify_password(user.password_hash, password)
-    if not matches:
-        audit.record(action, "failure", user=user, detail="wrong password")
-        return PasswordCheck(False)
-    throttle.clear_lockout(user.email)
+    with throttle.LoginAttempt(user.email) as attempt:
+        if attempt.retry_after is not None:
+            if throttle.first_refusal(user.email):
+                audit.record(action, "blocked", user=user, detail="locked out")
+            return PasswordCheck(False, retry_after=attempt.retry_after)
+        matches, new_hash = verify_password(user.password_hash, password)
+        if not matches:
+            attempt.failed()
+            audit.record(action, "failure", user=user, detail="wrong password")
+            return PasswordCheck(False)
+        attempt.succeeded()
     if new_hash is not None:
         user.password_hash = new_hash
     return PasswordCheck(True)
 
 
-def set_password(user: User, password_hash: str) -> None:
+def set_password(user: User, password_hash: str, *, event: str = "password_changed") -> None:
     """Store a new password (hashed by the caller with ``passwords.hash_password`` before
     its transaction takes any lock), void outstanding reset links, end every session, lift
-    any lockout of the account and any required change, and tell the owner by email."""
+    any lockout of the account and any required change, and tell the owner by email.
+    ``event`` is the one audit event this records (a reset link's use: "password_reset")."""
     user.password_hash = password_hash
     user.password_change_required = False
     tokens.void(user, "reset")
     sessions.revoke_all(user)
     throttle.clear_lockout(user.email)
-    audit.record("password_changed", "success", user=user)
+    audit.record(event, "success", user=user)
     mail.send(
         "password_changed",
         user.email,

@@ -5,17 +5,26 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from ..access import login_limits, signed_in_user, signup_limits
+from ..access import signed_in_user, signup_limits
 from ..flows import signin, signup
 from ..forms import (
     ConfirmForm,
-    EmailRequestForm,
     LoginForm,
     NewPasswordForm,
     locked_message,
     password_rules,
     register_form,
 )
+
+#: A refused login's one message. The right password for an unconfirmed address gets the same
+#: answer as a wrong one (anything else tells an attacker the password is right); it also
+#: gets a fresh link by mail, which the message points a new user to.
+_REFUSED = {
+    "required": "Incorrect email or password. If you have just created your account, confirm "
+    "your address first: follow the link in the email we sent you.",
+    "optional": "Incorrect email or password.",
+    "off": "Incorrect email or password.",
+}
 
 
 @signup_limits
@@ -42,7 +51,6 @@ def register() -> ResponseReturnValue:
     return render_template("gatehouse/register.html", form=form, rules=password_rules()), status
 
 
-@login_limits
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(signin.landing_url(request.args.get("next")))
@@ -58,18 +66,12 @@ def login() -> ResponseReturnValue:
             return redirect(result.next_url)
         if result.next_page is not None:
             return redirect(url_for(result.next_page))
-        if result.unconfirmed:
-            resend = EmailRequestForm(formdata=None, email=form.email.data)
-            form.form_errors.append(
-                "Confirm your email address first: follow the link we sent you."
-            )
-            return render_template("gatehouse/login.html", form=form, resend=resend), 403
         if result.retry_after is not None:
             form.form_errors.append(locked_message(result.retry_after))
             page = render_template("gatehouse/login.html", form=form)
             return page, 429, {"Retry-After": str(result.retry_after)}
-        form.form_errors.append("Incorrect email or password.")
-    elif form.is_submitted() and not form.csrf_token.errors:
+        form.form_errors.append(_REFUSED[current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"]])
+    elif form.is_submitted() and not form.csrf_errors:
         signin.record_invalid_form()
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/login.html", form=form), status
