@@ -69,6 +69,11 @@ class Gatehouse:
         # source of identity, so nothing is written to Flask's session on page views.
         login_manager.session_protection = None
         login_manager.request_loader(sessions.load_user)
+        # Flask-Login reads its remember-me cookie instead of calling the request loader
+        # whenever one is present, so a stray "remember_token" (a sibling subdomain can plant
+        # one) would sign the user out. Gatehouse never sets that cookie: its name is one no
+        # browser can send (a cookie name holds no spaces).
+        app.config["REMEMBER_COOKIE_NAME"] = "no remember cookie: Gatehouse sessions decide"
         login_manager.unauthorized_handler(unauthorized)
 
         proxies = app.config["GATEHOUSE_TRUSTED_PROXIES"]

@@ -9,11 +9,13 @@ from typing import Any
 from flask import abort, request
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS
-from wtforms import BooleanField, EmailField, PasswordField, StringField
+from werkzeug.datastructures import FileStorage, MultiDict
+from wtforms import BooleanField, EmailField, FileField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from . import state
 from .models import User
+from .services import json_body
 from .services.identity import (
     InvalidIdentity,
     TypedEmail,
@@ -54,16 +56,18 @@ def _normalized_email(field: EmailField) -> str:
 
 
 class GatehouseForm(FlaskForm):
-    """Base form: a JSON body must be an object of strings (booleans for check boxes only).
+    """Base form: its fields get text (booleans for check boxes), whatever the body.
 
-    Flask-WTF feeds a JSON body straight into the fields; a list or object there would reach
-    string code as the wrong type (Flask-Security PR #1258 was a 500 of this kind).
+    Flask-WTF feeds a JSON body straight into the fields, and a multipart body's uploads too; a
+    list, an object or a file there would reach string code as the wrong type (Flask-Security
+    PR #1258 was a 500 of this kind). So a JSON body must be an object of strings, and an
+    upload counts only for a file field: elsewhere the field is missing and says so.
     """
 
     class Meta(FlaskForm.Meta):
         def wrap_formdata(self, form: Any, formdata: Any) -> Any:
             if request.is_json and request.method in SUBMIT_METHODS:
-                body = request.get_json()
+                body = json_body.read()
                 if not isinstance(body, dict) or not all(
                     isinstance(
                         value, bool if isinstance(form._fields.get(name), BooleanField) else str
@@ -73,7 +77,23 @@ class GatehouseForm(FlaskForm):
                     abort(
                         400, description="Send a JSON object of strings (booleans for check boxes)."
                     )
-            return super().wrap_formdata(form, formdata)
+            data = super().wrap_formdata(form, formdata)
+            if isinstance(data, MultiDict) and request.files:
+                uploads = {field.name for field in form if isinstance(field, FileField)}
+                data = MultiDict(
+                    (name, value)
+                    for name, value in data.items(multi=True)
+                    if name in uploads or not isinstance(value, FileStorage)
+                )
+            return data
+
+    @property
+    def csrf_errors(self) -> list[str]:
+        """The CSRF token's errors: none when the host turned the check off
+        (``WTF_CSRF_ENABLED = False``), and then the form has no token field at all."""
+        if not self.meta.csrf:
+            return []
+        return list(self[self.meta.csrf_field_name].errors)
 
 
 class RegisterForm(GatehouseForm):
