@@ -11,8 +11,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from flask_gatehouse import User, signals, testing
 from flask_gatehouse.models import Event, OutboxMessage, Token
-from tests.conftest import TEST_CONFIG, csrf_token, login
+from tests.conftest import PASSWORD, TEST_CONFIG, csrf_token, login
 
 
 class Cluster:
@@ -206,3 +208,86 @@ def test_a_database_lost_in_the_middle_of_a_sign_up_leaves_nothing_half_written(
     form["csrf_token"] = csrf_token(visitor.get("/register"))
     assert visitor.post("/register", data=form).status_code == 302
     assert count_users(outage_app, "midway@example.com") == 1
+
+
+def test_attempts_the_database_could_not_check_count_nothing(
+    cluster: Cluster, outage_app: Flask
+) -> None:
+    """Logins answered 503 while the database is down checked no password: once it is back,
+    the right password gets in at once (no lockout built from the server's own failure)."""
+    from flask_gatehouse.services import users
+
+    email, password = "reader@example.com", "a long passphrase here"
+    with outage_app.app_context():
+        users.register(email=email, username="reader", password=password, confirmed=True)
+        db.session.commit()
+    client = outage_app.test_client()
+    form = {"csrf_token": csrf_token(client.get("/login")), "email": email, "password": password}
+    cluster.stop()
+    try:
+        for _ in range(8):  # more than the lockout's five
+            assert client.post("/login", data=form).status_code == 503
+    finally:
+        cluster.start()
+    assert login(client, email, password).status_code == 302
+    assert "Hi reader" in client.get("/blogs").text
+
+
+class RedisProxy:
+    """A TCP proxy to the real Redis that can be cut, as a Redis server dying would."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        self.cut = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.cut.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut.is_set():  # accepted while being cut
+                client.close()
+                return
+            upstream = socket.create_connection(("127.0.0.1", 6379))
+            self.connections += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+
+    def close(self) -> None:
+        self.cut.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        self.listener.close()
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+
+def test_redis_dying_once_a_login_has_committed_leaves_it_signed_in(
+    app: Flask, make_app: Any, user: Any
+) -> None:
+    """Redis goes away right after the login committed (its signal goes out after the
+    commit): nothing after that point may read the counters, so the login answers as the
+    login it was, not with a 500."""
+    proxy = RedisProxy()
+    redis_app = make_app(GATEHOUSE_RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{proxy.port}/15")
+    client = redis_app.test_client()
+    try:
+        with signals.user_logged_in.connected_to(lambda *a, **k: proxy.close(), redis_app):
+            response = login(client, user.email, PASSWORD)
+    finally:
+        proxy.close()
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/blogs"
+    assert "Hi alice" in client.get("/blogs").text

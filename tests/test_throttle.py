@@ -433,7 +433,12 @@ class TestParallelGuesses:
     @pytest.fixture
     def app(self, make_app: Any) -> Flask:
         # One socket peer (127.0.0.1) for every thread: lift the per-IP limit out of the way.
-        app: Flask = make_app(GATEHOUSE_LOGIN_IP_LIMIT="1000 per minute")
+        # Production's hash cost, so that the parallel checks really overlap.
+        app: Flask = make_app(
+            GATEHOUSE_LOGIN_IP_LIMIT="1000 per minute",
+            GATEHOUSE_ARGON2_MEMORY_COST=19 * 1024,
+            GATEHOUSE_ARGON2_TIME_COST=2,
+        )
         return app
 
     def test_fifty_parallel_guesses_get_at_most_five_password_checks(
@@ -453,6 +458,21 @@ class TestParallelGuesses:
         assert statuses[400] == len(calls) <= 5
         assert statuses[429] == threads - statuses[400]
         assert all(LOCKED in body for status, body in answers if status == 429)
+
+    def test_ten_browsers_with_the_right_password_at_once_all_get_in(
+        self, user: Any, live_server: str
+    ) -> None:
+        """Attempts that find the tiers full only because of attempts still being checked
+        wait for them rather than fail: only wrong passwords lock an account."""
+        threads = 10
+        barrier = threading.Barrier(threads)
+        with ThreadPoolExecutor(threads) as pool:
+            futures = [
+                pool.submit(_login_over_http, live_server, user.email, PASSWORD, barrier)
+                for _ in range(threads)
+            ]
+            statuses = [future.result()[0] for future in futures]
+        assert statuses == [302] * threads
 
 
 # --- sign-up limits --------------------------------------------------------------------------
