@@ -154,6 +154,19 @@ def test_password_policy(client: FlaskClient, password: str, message: str) -> No
     assert message in field_error(response, "password")
 
 
+@pytest.mark.parametrize(
+    "password", ["123456789012345", "aaaaaaaaaaaaaaa", "qwertyuiopasdfgh", "x" * 1024]
+)
+def test_guessable_passwords_refused(app: Flask, client: FlaskClient, password: str) -> None:
+    response = sign_up(client, password=password)
+    assert response.status_code == 400
+    assert field_error(response, "password") == (
+        "This password is easy to guess; avoid sequences (12345), repeats (aaaa) and keyboard "
+        "patterns (qwerty), and try a few unrelated words."
+    )
+    assert count_users(app) == 0
+
+
 @pytest.mark.parametrize("password", ["password1", "PASSWORD1", "iloveyou", "sunshine"])
 def test_common_passwords_refused_at_the_lowest_minimum(make_app: Any, password: str) -> None:
     client = make_app(GATEHOUSE_PASSWORD_MIN_LENGTH=8).test_client()
@@ -174,6 +187,7 @@ def test_the_rules_are_explained_next_to_the_password(client: FlaskClient, make_
     rules = text_of(page, help_id)
     assert "Use 15 to 1,024 characters" in rules
     assert "Common passwords" in rules
+    assert "keyboard patterns (qwerty)" in rules
     assert "email address, username" in rules
     relaxed = make_app(GATEHOUSE_PASSWORD_MIN_LENGTH=8).test_client().get("/register")
     assert "Use 8 to 1,024 characters" in text_of(relaxed, help_id)

@@ -3,7 +3,8 @@
 Hashes are argon2id (OWASP Password Storage). Hashes left by the Flask tutorial's
 ``werkzeug.security.generate_password_hash`` still verify and are upgraded on the next login.
 The policy follows NIST SP 800-63B-4: a minimum length, no composition rules, a blocklist of
-common passwords and no passwords built from the account's own details. Passwords are NFKC
+common passwords, no "expected" passwords (sequences, repeats, keyboard walks and the like, as
+estimated by zxcvbn) and no passwords built from the account's own details. Passwords are NFKC
 normalised before hashing and checking, so the same password typed on different keyboards or
 input methods (fullwidth forms, ligatures, composed accents) is the same password.
 """
@@ -15,6 +16,7 @@ import gzip
 import hashlib
 import logging
 import secrets
+import threading
 import unicodedata
 import urllib.request
 from importlib import resources
@@ -24,6 +26,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
 from werkzeug.security import check_password_hash
+from zxcvbn import zxcvbn
 
 from ..config import DEFAULTS
 
@@ -37,6 +40,15 @@ _MIN_VALUE_LENGTH = 3
 _MIN_LEFT_OVER = 8
 #: difflib similarity at or above which a password counts as a variant of a personal value.
 _MAX_SIMILARITY = 0.7
+#: zxcvbn's estimate of the guesses eight random characters need (the length floor): a password
+#: must hold out at least that long. zxcvbn's own "safely unguessable" score 3 starts here.
+_MIN_GUESSES = 10**8
+#: Characters zxcvbn analyses. Its cost grows faster than the square of the length (a crafted
+#: 32-character password of l33t look-alikes takes about 0.3 s, one of 64 over a second), and
+#: a password whose first 32 characters hold out is not guessable.
+_ESTIMATE_LENGTH = 32
+#: zxcvbn 4.5 keeps the user inputs of the call in progress in a module global.
+_ESTIMATOR_LOCK = threading.Lock()
 #: Prefixes written by ``werkzeug.security.generate_password_hash`` (Werkzeug >= 2.3).
 _WERKZEUG_PREFIXES = ("scrypt:", "pbkdf2:")
 _PACKAGE = "flask_gatehouse"
@@ -44,6 +56,10 @@ _PACKAGE = "flask_gatehouse"
 _TOO_SHORT = "Use at least {} characters."
 _TOO_LONG = "Use at most {} characters."
 _TOO_COMMON = "This password is too common; choose another."
+_GUESSABLE = (
+    "This password is easy to guess; avoid sequences (12345), repeats (aaaa) and keyboard "
+    "patterns (qwerty), and try a few unrelated words."
+)
 _PERSONAL = "Don't build your password from your email address, username or the site's name."
 _HAS_NUL = "Remove the invisible NUL character from your password."
 _HAS_SURROGATE = "Your password contains an invalid character; remove it."
@@ -201,6 +217,19 @@ def _built_from(password: str, values: list[str]) -> bool:
     return False
 
 
+def _guessable(password: str, personal: list[str]) -> bool:
+    """Whether zxcvbn expects ``password`` (NFKC form) to fall in fewer than 10**8 guesses.
+
+    zxcvbn finds sequences (``123456789012345``), repeats (``aaaa``, ``abcabc``), keyboard
+    walks (``qwertyuiop``), dates, l33t spellings and common words and names, with the
+    account's own ``personal`` values as extra words. Only the first 32 characters are
+    analysed, which bounds the work: a longer password is judged by how it starts.
+    """
+    with _ESTIMATOR_LOCK:
+        estimate = zxcvbn(password[:_ESTIMATE_LENGTH], [value for value in personal if value])
+    return estimate["guesses"] < _MIN_GUESSES
+
+
 def _length_limits() -> tuple[int, int]:
     """Configured (minimum, maximum) length; the minimum is never below 8, whatever is set."""
     minimum = max(_setting("GATEHOUSE_PASSWORD_MIN_LENGTH"), MIN_LENGTH_FLOOR)
@@ -212,14 +241,16 @@ def password_problems(password: str, *, email: str = "", username: str = "") -> 
 
     Length is counted in code points after NFKC normalisation; nothing is trimmed. There are no
     composition rules (NIST 800-63B-4): instead common passwords, passwords built from the
-    email address (whole or its local part), the username or the site name, and passwords
-    holding NUL or lone surrogates are refused.
+    email address (whole or its local part), the username or the site name, easily guessed
+    ones (`_guessable`) and passwords holding NUL or lone surrogates are refused. A password
+    refused for its length, as common or as personal is not also called guessable (anything
+    shorter than 8 characters would be): one reason is enough.
     """
     problems: list[str] = []
     normalised = _normalise(password)
     minimum, maximum = _length_limits()
-    too_long = len(normalised) > maximum
-    if len(normalised) < minimum:
+    too_short, too_long = len(normalised) < minimum, len(normalised) > maximum
+    if too_short:
         problems.append(_TOO_SHORT.format(minimum))
     elif too_long:
         problems.append(_TOO_LONG.format(f"{maximum:,}"))
@@ -227,13 +258,17 @@ def password_problems(password: str, *, email: str = "", username: str = "") -> 
         problems.append(_HAS_NUL)
     elif _unusable(password):
         problems.append(_HAS_SURROGATE)
-    if normalised.lower() in _common_passwords():
+    common = normalised.lower() in _common_passwords()
+    if common:
         problems.append(_TOO_COMMON)
     site_name = str(current_app.config.get("GATEHOUSE_SITE_NAME", ""))
     personal = [email, email.rpartition("@")[0], username, site_name]
     # An over-long password must be shortened anyway; skip the quadratic similarity check.
-    if not too_long and _built_from(normalised, personal):
+    built_from = not too_long and _built_from(normalised, personal)
+    if built_from:
         problems.append(_PERSONAL)
+    if not (too_short or too_long or common or built_from) and _guessable(normalised, personal):
+        problems.append(_GUESSABLE)
     # Ask the breach corpus only about a password that passes everything else.
     if not problems and _breached(password):
         problems.append(_BREACHED)
@@ -279,6 +314,7 @@ def password_rules() -> list[str]:
     return [
         f"Use {minimum} to {maximum:,} characters. Spaces, symbols and any language's "
         "letters are all welcome; a few unrelated words make a strong password.",
-        "Common passwords, such as ones seen in data breaches, are refused.",
+        "Common passwords, such as ones seen in data breaches, are refused, and so are easily "
+        "guessed ones: sequences (12345), repeats (aaaa) and keyboard patterns (qwerty).",
         "Don't build your password from your email address, username or the site's name.",
     ]
