@@ -7,6 +7,7 @@ names e.g. Redis; they are emptied before each test. A configured database or Re
 cannot be reached fails the run instead of skipping it.
 """
 
+import logging
 import os
 import re
 import shutil
@@ -125,6 +126,25 @@ def empty_database() -> None:
     except sa.exc.DBAPIError:
         db.drop_all()
         db.create_all()
+
+
+@pytest.fixture
+def keep_logging() -> Iterator[None]:
+    """env.py runs logging.config.fileConfig, which disables every existing logger; undo
+    that so later tests still see the app's log records."""
+    manager = logging.root.manager
+    disabled = {
+        name: logger.disabled
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    root_handlers, root_level = logging.root.handlers[:], logging.root.level
+    yield
+    for name, logger in manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.disabled = disabled.get(name, False)
+    logging.root.handlers[:] = root_handlers
+    logging.root.setLevel(root_level)
 
 
 @pytest.fixture

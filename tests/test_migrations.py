@@ -1,6 +1,5 @@
 """The Alembic migrations build exactly the schema the models describe, up and down."""
 
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,25 +23,6 @@ GATEHOUSE_TABLES = {name for name in db.metadata.tables if name.startswith("gate
 def _drop_version_table() -> None:
     with db.engine.begin() as connection:
         connection.execute(sa.text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
-
-
-@pytest.fixture
-def keep_logging() -> Iterator[None]:
-    """env.py runs logging.config.fileConfig, which disables every existing logger; undo
-    that so later tests still see the app's log records."""
-    manager = logging.root.manager
-    disabled = {
-        name: logger.disabled
-        for name, logger in manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    root_handlers, root_level = logging.root.handlers[:], logging.root.level
-    yield
-    for name, logger in manager.loggerDict.items():
-        if isinstance(logger, logging.Logger):
-            logger.disabled = disabled.get(name, False)
-    logging.root.handlers[:] = root_handlers
-    logging.root.setLevel(root_level)
 
 
 @pytest.fixture

@@ -37,6 +37,8 @@ class State:
     register_form: "type[RegisterForm]"
     #: When this process last deleted expired audit events (``audit.record``).
     events_pruned_at: datetime | None = None
+    #: When this process last found the database's schema ready (``/readyz`` trusts it a while).
+    schema_ready_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _live.add(self)
