@@ -180,8 +180,8 @@ def test_cli_password_change_and_deactivation_are_recorded(
 # --- the account page ------------------------------------------------------------------------
 
 _ROW = re.compile(
-    r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*"
-    r"<td>(.*?)</td>\s*</tr>",
+    r"<tr>\s*<td[^>]*><time[^>]*>[^<]*</time></td>\s*<td[^>]*>(.*?)</td>\s*<td[^>]*>(.*?)</td>\s*"
+    r"<td[^>]*>(.*?)</td>\s*</tr>",
     re.S,
 )
 
@@ -213,17 +213,17 @@ def test_security_activity_shows_own_events_and_attempts_on_the_address(
     page = alice.get("/account")
     assert page.status_code == 200
     assert activity(page) == [
-        ("Login", "success", "192.0.2.40"),
-        ("Register (email taken)", "failure", "203.0.113.50"),
-        ("Login", "failure", "203.0.113.50"),
-        ("Login", "failure", "203.0.113.50"),
+        ("Sign in", "success", "192.0.2.40"),
+        ("Create an account (email taken)", "failure", "203.0.113.50"),
+        ("Sign in", "failure", "203.0.113.50"),
+        ("Sign in", "failure", "203.0.113.50"),
     ]
     assert "198.51.100.99" not in page.text
 
 
 def test_security_activity_is_empty_for_a_new_account(logged_in: FlaskClient) -> None:
     # Only the login that opened this page.
-    assert [what for what, _, _ in activity(logged_in.get("/account"))] == ["Login"]
+    assert [what for what, _, _ in activity(logged_in.get("/account"))] == ["Sign in"]
 
 
 # --- log lines -------------------------------------------------------------------------------

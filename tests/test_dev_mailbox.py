@@ -15,7 +15,7 @@ from flask import Flask
 from tests.conftest import TEST_CONFIG, all_mail_sent, csrf_token, login
 from tests.test_confirmation import sign_up
 
-SUBJECT = "Confirm your email address for The Blog"
+SUBJECT = "The Blog: Confirm your email address"
 
 
 @pytest.fixture

@@ -169,10 +169,31 @@ def test_a_host_app_overrides_an_email_template(make_app: Any, mailbox: Mailbox)
     )
     sign_up(app.test_client(), "bob@example.com")
     (message,) = mailbox.wait_for(1)
-    assert message["Subject"] == "Welcome aboard, bob"
+    assert message["Subject"] == "The Blog: Welcome aboard, bob"
     assert text(message).startswith("Ahoy bob! Confirm here: https://gatehouse.test/confirm/")
     assert "<p>Ahoy bob!</p>" in html(message)
     assert "This message was sent to bob@example.com by The Blog." in html(message)
+
+
+@pytest.mark.parametrize("site_name", ["The Blog", "example.com", "ACME  Corp"])
+def test_every_subject_reads_well_whatever_the_site_name(make_app: Any, site_name: str) -> None:
+    """The site's name leads every subject ("The Blog: Your password was changed"), never
+    inside a sentence it may not fit ("Your The Blog password was changed")."""
+    app = make_app(GATEHOUSE_SITE_NAME=site_name)
+    templates = app.jinja_env.list_templates(
+        filter_func=lambda name: name.startswith("gatehouse/email/") and name.endswith(".txt")
+    )
+    assert len(templates) >= 9
+    site = " ".join(site_name.split())
+    with app.app_context():
+        for template in templates:
+            kind = template.removeprefix("gatehouse/email/").removesuffix(".txt")
+            subject = str(mail.render(kind, "bob@example.com", username="bob").subject)
+            name, colon, sentence = subject.partition(": ")
+            assert (name, colon) == (site, ": "), subject
+            assert sentence[:1].isupper(), subject
+            assert site not in sentence, subject
+            assert "  " not in subject, subject
 
 
 @pytest.mark.parametrize(

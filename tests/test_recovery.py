@@ -26,12 +26,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from flask_gatehouse import User
+from flask_gatehouse import User, signals
 from flask_gatehouse.config import DEFAULTS
 from flask_gatehouse.models import Event, Token
 from flask_gatehouse.services import tokens
 from tests.conftest import PASSWORD, all_mail_sent, csrf_token, login, logout, user_row
 from tests.smtp import Mailbox, free_port, html, link_path, links, text
+from tests.test_audit import activity
 
 NEW_PASSWORD = "a completely different passphrase"
 OTHER_PASSWORD = "yet another rather long passphrase"
@@ -69,7 +70,7 @@ def delivered(mailbox: Mailbox, subject: str) -> list[EmailMessage]:
 
 def reset_link(mailbox: Mailbox, number: int = 1) -> str:
     """The link of the ``number``-th reset message, as a path for the test client."""
-    messages = delivered(mailbox, "Reset your The Blog password")
+    messages = delivered(mailbox, "The Blog: Reset your password")
     assert len(messages) >= number, f"{len(messages)} reset message(s)"
     return link_path(messages[number - 1], "/reset/")
 
@@ -142,11 +143,35 @@ def test_forgot_reset_sign_in(app: Flask, user: Any, mailbox: Mailbox) -> None:
     assert login(visitor, user.email, NEW_PASSWORD).status_code == 302
     notice = delivered(mailbox, "password was changed")
     assert [m["To"] for m in notice] == [user.email]
-    assert {
-        ("password_reset_requested", "success"),
-        ("password_changed", "success"),
-        ("password_reset", "success"),
-    } <= set(event_kinds(app))
+    assert {("password_reset_requested", "success"), ("password_reset", "success")} <= set(
+        event_kinds(app)
+    )
+
+
+def test_a_reset_is_one_activity_row_and_both_signals(
+    app: Flask, user: Any, mailbox: Mailbox
+) -> None:
+    """A reset stores a new password: one event ("Password reset"), not a second "Password
+    changed" row beside it; hosts still hear both signals."""
+    visitor = app.test_client()
+    assert ask_for_reset(visitor, user.email).status_code == 302
+    path = reset_link(mailbox)
+    before = len(event_kinds(app))
+    heard: list[str] = []
+    with (
+        signals.password_reset.connected_to(lambda _, **kw: heard.append("reset"), app),
+        signals.password_changed.connected_to(lambda _, **kw: heard.append("changed"), app),
+    ):
+        assert set_new_password(visitor, path).status_code == 302
+    assert event_kinds(app)[before:] == [("password_reset", "success")]
+    assert sorted(heard) == ["changed", "reset"]
+
+    assert login(visitor, user.email, NEW_PASSWORD).status_code == 302
+    rows = [what for what, _, _ in activity(visitor.get("/account"))]
+    assert [what for what in rows if what.startswith("Password")] == [
+        "Password reset",
+        "Password reset requested",
+    ]
 
 
 # --- enumeration -----------------------------------------------------------------------------
@@ -448,7 +473,7 @@ def test_a_reset_confirms_the_address_and_evicts_a_squatters_password(
     owner's password in one step."""
     squatted = user_factory(email="bob@example.com", username="bob", confirmed=False)
     owner = app.test_client()
-    assert login(owner, squatted.email).status_code == 403
+    assert login(owner, squatted.email).status_code == 400  # refused like a wrong password
     ask_for_reset(owner, squatted.email)
     assert set_new_password(owner, reset_link(mailbox)).status_code == 302
     row = user_row(app, squatted.email)
@@ -491,7 +516,7 @@ def test_this_wasnt_me_signs_out_the_new_device_and_sends_a_reset_link(
     assert login(thief, user.email).status_code == 302
     (notice,) = mailbox.wait_for(1)
     assert notice["To"] == user.email
-    assert notice["Subject"] == "New sign-in to your The Blog account"
+    assert notice["Subject"] == "The Blog: New sign-in to your account"
     path = link_path(notice, "/secure/")
 
     inbox = app.test_client()

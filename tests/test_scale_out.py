@@ -225,8 +225,8 @@ def test_parallel_sign_ups_across_servers_make_one_account(
     assert statuses == [302] * 8
     # One confirmation link for the account made, seven "you already have an account" mails.
     subjects = sorted(str(message["Subject"]) for message in mailbox.wait_for(8))
-    assert subjects.count("Someone tried to sign up with your address") == 7
-    assert sum(subject.startswith("Confirm your email") for subject in subjects) == 1
+    assert subjects.count("The Blog: Someone tried to create an account with your address") == 7
+    assert sum(subject.startswith("The Blog: Confirm your email") for subject in subjects) == 1
     with shared_app.app_context():
         count = db.session.scalar(
             sa.select(sa.func.count()).select_from(User).where(User.email == "race@example.com")

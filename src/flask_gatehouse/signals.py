@@ -43,17 +43,18 @@ account_secured = _signals.signal("gatehouse.account-secured")
 #: The account was deleted (``user`` is None; the event names the former address and id).
 account_deleted = _signals.signal("gatehouse.account-deleted")
 
-#: (event kind, outcome) -> the signal for it, besides ``security_event``.
+#: (event kind, outcome) -> the signals for it, besides ``security_event``. A reset stores
+#: a new password too: it is one event, and both its signals.
 BY_EVENT = {
-    ("register", "success"): user_registered,
-    ("email_confirmed", "success"): email_confirmed,
-    ("login", "success"): user_logged_in,
-    ("login", "failure"): login_failed,
-    ("logout", "success"): user_logged_out,
-    ("reauthenticated", "success"): user_reauthenticated,
-    ("password_changed", "success"): password_changed,
-    ("password_reset", "success"): password_reset,
-    ("email_changed", "success"): email_changed,
-    ("account_secured", "success"): account_secured,
-    ("account_deleted", "success"): account_deleted,
+    ("register", "success"): (user_registered,),
+    ("email_confirmed", "success"): (email_confirmed,),
+    ("login", "success"): (user_logged_in,),
+    ("login", "failure"): (login_failed,),
+    ("logout", "success"): (user_logged_out,),
+    ("reauthenticated", "success"): (user_reauthenticated,),
+    ("password_changed", "success"): (password_changed,),
+    ("password_reset", "success"): (password_reset, password_changed),
+    ("email_changed", "success"): (email_changed,),
+    ("account_secured", "success"): (account_secured,),
+    ("account_deleted", "success"): (account_deleted,),
 }

@@ -27,6 +27,10 @@ PHONE_USER_AGENT = (
     "Chrome/156.0.0.0 Mobile Safari/537.36"
 )
 LOGIN_REDIRECT = re.compile(r"/login\?next=(/|%2F)blogs$")
+REFUSED = (
+    "Incorrect email or password. If you have just created your account, confirm your address "
+    "first: follow the link in the email we sent you."
+)
 
 #: What has the focus, and whether it shows a focus indicator.
 _FOCUSED = """() => {
@@ -84,14 +88,34 @@ def test_sign_up_marks_a_bad_field_and_keeps_the_others(page: Page) -> None:
     page.get_by_label("Email", exact=True).fill("bob@example.com")
     page.get_by_label("Username", exact=True).fill("bob")
     page.get_by_label("Password", exact=True).fill("too short")
-    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name="Create an account").click()
 
     password = page.get_by_label("Password", exact=True)
     expect(page.locator("#password-error")).to_contain_text("15")
     expect(password).to_have_attribute("aria-invalid", "true")
     expect(password).to_have_attribute("aria-describedby", "password-help password-error")
+    expect(password).to_be_focused()
     expect(page.get_by_label("Email", exact=True)).to_have_value("bob@example.com")
     screenshot(page, "register.png")
+
+
+@pytest.mark.parametrize("path", ["/register", "/login", "/forgot", "/confirm/resend"])
+def test_a_form_sent_back_focuses_its_first_invalid_field(page: Page, path: str) -> None:
+    """The cursor lands where the work is, not on the page body."""
+    page.goto(path)
+    page.locator("main form button[type=submit]").first.click()
+    invalid = page.locator("[aria-invalid=true]")
+    expect(invalid.first).to_be_visible()
+    expect(invalid.first).to_be_focused()
+    assert page.locator("[autofocus]").count() == 1, "one autofocus per page"
+
+
+def test_a_signed_in_form_sent_back_focuses_its_first_invalid_field(page: Page, user: Any) -> None:
+    log_in(page, user.email, user.password)
+    page.goto("/account/password")
+    page.get_by_label("New password", exact=True).fill("too short")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_label("Current password", exact=True)).to_be_focused()
 
 
 def test_log_in_log_out(page: Page, user: Any) -> None:
@@ -106,7 +130,7 @@ def test_log_in_log_out(page: Page, user: Any) -> None:
     assert (cookie["path"], cookie["sameSite"], cookie["expires"]) == ("/", "Lax", -1)
     screenshot(page, "blogs.png")
 
-    page.get_by_role("main").get_by_role("link", name="Log out").click()
+    page.get_by_role("main").get_by_role("link", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/logout\??$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign out")
     screenshot(page, "logout.png")
@@ -117,6 +141,25 @@ def test_log_in_log_out(page: Page, user: Any) -> None:
     assert session_cookie(page.context) is None
     page.goto("/blogs")
     expect(page).to_have_url(LOGIN_REDIRECT)
+
+
+def test_navigation_and_pages_use_the_same_words(page: Page, user: Any) -> None:
+    """One set of words: a link in the header leads to a page of the same name."""
+    page.goto("/login")
+    nav = page.get_by_role("navigation", name="Account")
+    heading = page.get_by_role("heading", level=1)
+    expect(nav.get_by_role("link")).to_have_text(["Sign in", "Create an account"])
+    nav.get_by_role("link", name="Create an account").click()
+    expect(heading).to_have_text("Create an account")
+    expect(page.get_by_role("button", name="Create an account")).to_be_visible()
+    nav.get_by_role("link", name="Sign in").click()
+    expect(heading).to_have_text("Sign in")
+
+    log_in(page, user.email, user.password)
+    expect(nav.get_by_role("link")).to_have_text(["Account", "Sign out"])
+    nav.get_by_role("link", name="Sign out").click()
+    expect(heading).to_have_text("Sign out")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_login_page_fits_a_phone(new_context: Any) -> None:
@@ -193,7 +236,7 @@ def test_wrong_password_keeps_the_email_and_alerts(page: Page, user: Any) -> Non
     page.get_by_label("Password", exact=True).fill("not the right password at all")
     page.get_by_role("button", name="Sign in").click()
 
-    expect(page.get_by_role("alert")).to_have_text("Incorrect email or password.")
+    expect(page.get_by_role("alert")).to_have_text(REFUSED)
     expect(page.get_by_label("Email", exact=True)).to_have_value(user.email)
     expect(page.get_by_label("Password", exact=True)).to_have_value("")
     expect(page.get_by_label("Password", exact=True)).to_be_focused()
@@ -204,7 +247,7 @@ def test_wrong_password_keeps_the_email_and_alerts(page: Page, user: Any) -> Non
     page.get_by_label("Password", exact=True).fill("not the right password at all")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_label("Email", exact=True)).to_have_value("nobody@example.com")
-    expect(page.get_by_role("alert")).to_have_text("Incorrect email or password.")
+    expect(page.get_by_role("alert")).to_have_text(REFUSED)
 
 
 def test_sign_out_everywhere_else(new_context: Any, user: Any) -> None:
@@ -231,6 +274,47 @@ def test_sign_out_everywhere_else(new_context: Any, user: Any) -> None:
     expect(phone).to_have_url(LOGIN_REDIRECT)
     laptop.goto("/blogs")
     expect(laptop.get_by_role("heading", level=1)).to_have_text("Welcome to the Blog")
+
+
+#: Per cell of the account page's tables: its caption as drawn (the ::before box), whether
+#: it clears the value, and how many lines the cell's date takes.
+_CELLS = """(selector) => [...document.querySelectorAll(selector)].map((cell) => {
+  const before = getComputedStyle(cell, "::before");
+  const time = cell.querySelector("time");
+  return {
+    label: cell.dataset.label, caption: before.content, display: before.display,
+    visibility: before.visibility, captionWidth: parseFloat(before.width),
+    indent: parseFloat(getComputedStyle(cell).paddingLeft),
+    dateLines: time ? time.getClientRects().length : null,
+  };
+})"""
+
+
+def test_account_tables_keep_their_labels_on_a_phone(new_context: Any, user: Any) -> None:
+    """At 390 px the header row gives way to a caption beside each value; dates stay on one
+    line; nothing scrolls sideways."""
+    laptop = new_context().new_page()
+    log_in(laptop, user.email, user.password)
+    page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+    log_in(page, user.email, user.password)
+    page.goto("/account")
+    expect(page.locator("table.sessions tbody tr")).to_have_count(2)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    expect(page.locator("table.sessions thead")).to_be_hidden()
+
+    for table, labels in (
+        ("sessions", {"Device", "IP address", "Last active (UTC)"}),
+        ("events", {"When (UTC)", "What", "Result", "IP address"}),
+    ):
+        cells = page.evaluate(_CELLS, f"table.{table} td[data-label]")
+        assert {cell["label"] for cell in cells} == labels
+        for cell in cells:
+            assert cell["caption"] == f'"{cell["label"]}"', cell
+            assert cell["display"] != "none", cell
+            assert cell["visibility"] == "visible", cell
+            assert 0 < cell["captionWidth"] < cell["indent"], f"caption overlaps value: {cell}"
+            assert cell["dateLines"] in (None, 1), f"a date wraps: {cell}"
+    screenshot(page, "account-mobile.png")
 
 
 @pytest.mark.parametrize("signed_in", [False, True], ids=["visitor", "member"])
@@ -267,7 +351,7 @@ def test_pages_load_cleanly(
         expect(page.locator("main h1, main h2").first).to_be_visible()
     if not signed_in:  # the pages sent back with errors
         page.goto("/register")
-        page.get_by_role("button", name="Create account").click()
+        page.get_by_role("button", name="Create an account").click()
         expect(page.locator(".field-invalid").first).to_be_visible()
         page.wait_for_load_state("load")
         page.goto("/login")

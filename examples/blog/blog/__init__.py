@@ -49,6 +49,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def index() -> ResponseReturnValue:
         return redirect("/blogs")
 
+    @app.get("/favicon.ico")
+    def favicon() -> ResponseReturnValue:
+        # Browsers and crawlers ask for /favicon.ico whatever the page links.
+        return app.send_static_file("favicon.svg")
+
     @app.get("/blogs")
     @login_required
     def blog() -> ResponseReturnValue:

@@ -93,7 +93,8 @@ def reset_password(token: str, password: str) -> User | None:
     the old password in place. The address counts as confirmed (the link proved the
     mailbox): an account someone pre-registered with the owner's address loses that
     person's password as it becomes usable. ``users.set_password`` ends every session,
-    voids the other reset links, lifts the lockout and tells the owner.
+    voids the other reset links, lifts the lockout, tells the owner and records the one
+    ``password_reset`` event (the account's activity shows one row for one reset).
     """
     password_hash = hash_password(password)
     found = tokens.consume("reset", token)
@@ -103,8 +104,7 @@ def reset_password(token: str, password: str) -> User | None:
         return None
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
-    users.set_password(user, password_hash)
-    audit.record("password_reset", "success", user=user)
+    users.set_password(user, password_hash, event="password_reset")
     commit()
     return user
 

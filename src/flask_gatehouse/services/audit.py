@@ -105,8 +105,7 @@ def announce_committed(recorded: list["_Recorded"]) -> None:
     for item in recorded:
         logger.info(item.line)
         signals.security_event.send(app, user=item.user, event=item.event)
-        named = signals.BY_EVENT.get((item.kind, item.outcome))
-        if named is not None:
+        for named in signals.BY_EVENT.get((item.kind, item.outcome), ()):
             named.send(app, user=item.user, event=item.event)
 
 

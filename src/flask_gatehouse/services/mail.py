@@ -7,8 +7,10 @@ CVE-2024-45231 was a failed send changing an answer). See ``services.outbox`` fo
 failures and what survives a crash.
 
 Each message is ``gatehouse/email/<name>.txt`` plus ``<name>.html``; the text template sets
-the subject with ``{% set subject = ... %}``. Templates get the links they need as absolute
-URLs built by ``link`` from GATEHOUSE_BASE_URL, never from the request's Host header.
+the subject with ``{% set subject = ... %}``: a sentence without the site's name, which
+``render`` puts in front ("The Blog: Your password was changed"), so that any name reads
+well, with an article or without. Templates get the links they need as absolute URLs built
+by ``link`` from GATEHOUSE_BASE_URL, never from the request's Host header.
 """
 
 import os
@@ -86,13 +88,19 @@ def send(template: str, to: str, **context: Any) -> None:
     state.get().outbox.add(template, to, context)
 
 
+def _subject_line(site_name: str, subject: str) -> str:
+    """``site_name: subject`` on one line (the site's name alone when there is no subject)."""
+    site, words = " ".join(site_name.split()), " ".join(subject.split())
+    return f"{site}: {words}" if words else site
+
+
 def render(template: str, to: str, **context: Any) -> EmailMultiAlternatives:
     """Build the message ``template`` for ``to`` (needs an app context)."""
     config = current_app.config
     context = {"site_name": config["GATEHOUSE_SITE_NAME"], "to": to, **context}
     text = current_app.jinja_env.get_template(f"gatehouse/email/{template}.txt")
     module = text.make_module(context)
-    subject = " ".join(str(getattr(module, "subject", config["GATEHOUSE_SITE_NAME"])).split())
+    subject = _subject_line(config["GATEHOUSE_SITE_NAME"], str(getattr(module, "subject", "")))
     message = EmailMultiAlternatives(
         subject=subject, body=str(module), from_email=config["GATEHOUSE_MAIL_SENDER"], to=[to]
     )
