@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flask_gatehouse.services.identity import InvalidIdentity, normalize_email, normalize_username
+from flask_gatehouse.services.identity import (
+    InvalidIdentity,
+    normalize_email,
+    normalize_username,
+    typed_email,
+)
 
 # --- normalize_email ---------------------------------------------------------------------
 
@@ -33,6 +38,17 @@ from flask_gatehouse.services.identity import InvalidIdentity, normalize_email, 
         ("\u212a@example.com", "k@example.com"),  # KELVIN SIGN -> K (NFC) -> k
         # Dotless i (U+0131) stays itself: two identities (CVE-2019-19844).
         ("m\u0131ke@example.com", "m\u0131ke@example.com"),
+        # Compatibility forms (NFKC): full-width letters, @ and dot, ligatures, superscripts.
+        ("\uff41\uff42\uff43@example.com", "abc@example.com"),
+        (
+            "\uff21\uff22\uff23\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0ecom",
+            "abc@example.com",
+        ),
+        ("\ufb01ne@example.com", "fine@example.com"),
+        ("bob\u00b2@example.com", "bob2@example.com"),
+        # 64 octets before the @ is the most RFC 5321 allows.
+        ("A" * 64 + "@example.com", "a" * 64 + "@example.com"),
+        ("\u00dc" * 32 + "@example.com", "\u00fc" * 32 + "@example.com"),
     ],
 )
 def test_normalize_email_good(raw: str, expected: str) -> None:
@@ -103,6 +119,43 @@ def test_email_over_254_characters_refused() -> None:
         normalize_email(too_long)
 
 
+@pytest.mark.parametrize(
+    "local",
+    [
+        "a" * 65,
+        "\u00fc" * 33,  # 66 octets in UTF-8
+        "\u674e" * 22,  # 66 octets
+        "\ufb03" * 22,  # 22 ligatures, 66 letters after NFKC
+    ],
+)
+def test_local_part_over_64_octets_refused(local: str) -> None:
+    message = (
+        "The part before the @ can be at most 64 characters long "
+        "(accented and non-Latin letters count as two or more)."
+    )
+    with pytest.raises(InvalidIdentity) as info:
+        normalize_email(f"{local}@example.com")
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("typed", "plain"),
+    [
+        ("\uff41\uff42\uff43@example.com", "abc@example.com"),
+        (
+            "\uff41\uff42\uff43\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
+            "ABC@example.com",
+        ),
+        ("\uff4e\uff4f\uff54 \uff41\uff4e \uff45\uff4d\uff41\uff49\uff4c", "Not an email"),
+        ("\uff41" * 65 + "@example.com", "a" * 65 + "@example.com"),  # refused, still one key
+    ],
+)
+def test_compatibility_forms_share_a_counter_key(typed: str, plain: str) -> None:
+    """Lockout and per-address limits count the spellings normalize_email merges as one,
+    whether or not the text is a valid address."""
+    assert typed_email(typed) == typed_email(plain)
+
+
 def test_email_error_message_is_a_sentence() -> None:
     with pytest.raises(InvalidIdentity, match=r"^Enter a valid email address\.$"):
         normalize_email("not an email")
@@ -146,6 +199,12 @@ def test_normalize_email_only_raises_invalid_identity_and_is_idempotent(raw: str
     local, _, domain = once.rpartition("@")
     assert local == local.lower()
     assert domain == domain.lower()
+
+
+@given(email_like)
+def test_compatibility_forms_are_one_identity(raw: str) -> None:
+    assert _email_or_none(unicodedata.normalize("NFKC", raw)) == _email_or_none(raw)
+    assert typed_email(unicodedata.normalize("NFKC", raw)) == typed_email(raw)
 
 
 @given(st.emails())

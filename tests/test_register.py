@@ -22,7 +22,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
 from flask_gatehouse import User
-from tests.conftest import PASSWORD, csrf_token, user_row
+from tests.conftest import PASSWORD, csrf_token, login, user_row
 from tests.smtp import Mailbox, link_path
 
 GOOD = {"email": "bob@example.com", "username": "bob", "password": PASSWORD}
@@ -227,6 +227,8 @@ def test_username_is_nfkc_normalised(app: Flask, client: FlaskClient) -> None:
         ({"email": "bob@exa\x00mple.com"}, "email", "Enter a valid email address."),
         ({"password": PASSWORD + "\x00"}, "password", "NUL"),
         ({"email": "a" * 249 + "@b.com"}, "email", "at most 254 characters"),
+        ({"email": "a" * 65 + "@example.com"}, "email", "before the @ can be at most 64"),
+        ({"email": "\u00fc" * 33 + "@example.com"}, "email", "before the @ can be at most 64"),
         ({"username": "b" * 65}, "username", "at most 64 characters"),
         ({"password": "correct horse " * 74}, "password", "Use at most 1,024 characters."),
     ],
@@ -238,6 +240,40 @@ def test_nul_bytes_and_over_long_fields_are_form_errors(
     assert response.status_code == 400
     assert message in field_error(response, invalid)
     assert count_users(app) == 0
+
+
+def test_longest_deliverable_local_part_is_accepted(app: Flask, client: FlaskClient) -> None:
+    email = "a" * 64 + "@example.com"
+    assert sign_up(client, email=email).status_code == 302
+    assert user_row(app, email) is not None
+
+
+#: "abc@example.com" as a CJK input method's full-width mode types it, the @ and dot too.
+FULL_WIDTH = "\uff41\uff42\uff43@example.com"
+ALL_FULL_WIDTH = (
+    "\uff41\uff42\uff43\uff20\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d"
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [(FULL_WIDTH, "abc@example.com"), ("abc@example.com", ALL_FULL_WIDTH)]
+)
+def test_full_width_address_is_the_same_account(
+    app: Flask, mailbox: Mailbox, first: str, second: str
+) -> None:
+    """Compatibility forms are NFKC-normalised: one account, mailed at its plain address,
+    and any spelling signs in."""
+    owner = app.test_client()
+    assert sign_up(owner, email=first, username="abc").status_code == 302
+    assert sign_up(app.test_client(), email=second, username="other").status_code == 302
+    assert count_users(app) == 1
+    assert user_row(app, "abc@example.com").username == "abc"
+    messages = mailbox.wait_for(2)  # the confirmation link, then "someone tried to sign up"
+    assert [str(message["To"]) for message in messages] == ["abc@example.com"] * 2
+    confirm = link_path(messages[0], "/confirm/")
+    owner.post(confirm, data={"csrf_token": csrf_token(owner.get(confirm))})
+    for typed in (FULL_WIDTH, ALL_FULL_WIDTH, "ABC@example.com"):
+        assert login(app.test_client(), typed).headers["Location"] == "/blogs"
 
 
 def test_longest_allowed_password_is_accepted(client: FlaskClient) -> None:
