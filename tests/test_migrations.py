@@ -229,11 +229,12 @@ def test_autoincrement_upgrade_keeps_every_row(empty_db: Flask) -> None:
             bob = _add_account_with_history(connection, "bob@example.com")
         before = _all_rows()
 
-        upgrade(revision="heads")
+        upgrade(revision="gatehouse_0005")
 
         # Rebuilding gatehouse_users with foreign keys on would have deleted every session,
         # link and pending sign-in, and unlinked every event.
         assert _all_rows() == before
+        upgrade(revision="heads")
         assert differences() == []
         if db.engine.dialect.name == "sqlite":
             assert "AUTOINCREMENT" in _schema_of("gatehouse_users")
@@ -289,9 +290,29 @@ def test_autoincrement_downgrade_keeps_every_row(empty_db: Flask) -> None:
             users = _schema_of("gatehouse_users")
             assert "AUTOINCREMENT" not in users
             assert "CONSTRAINT pk_gatehouse_users PRIMARY KEY (id)" in users
-        upgrade(revision="heads")
+        upgrade(revision="gatehouse_0005")
         assert _all_rows() == before
+        upgrade(revision="heads")
         assert differences() == []
+
+
+def test_imported_accounts_migration_keeps_every_row_both_ways(empty_db: Flask) -> None:
+    """gatehouse_0007 adds ``imported_at`` with a plain ADD COLUMN: a batch rebuild of the
+    users table would run the ON DELETE actions of every table that references it."""
+    with empty_db.app_context():
+        upgrade(revision="gatehouse_0006")
+        with db.engine.begin() as connection:
+            _add_account_with_history(connection, "alice@example.com")
+        before = _all_rows()
+        upgrade(revision="gatehouse_0007")
+        after = _all_rows()
+        assert [row[:-1] for row in after["gatehouse_users"]] == before["gatehouse_users"]
+        assert [row.imported_at for row in after["gatehouse_users"]] == [None]
+        assert {k: v for k, v in after.items() if k != "gatehouse_users"} == {
+            k: v for k, v in before.items() if k != "gatehouse_users"
+        }
+        downgrade(revision="gatehouse_0006")
+        assert _all_rows() == before
 
 
 def test_upgrade_from_0003_keeps_every_row(empty_db: Flask) -> None:
