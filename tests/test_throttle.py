@@ -512,6 +512,8 @@ def test_invalid_sign_up_forms_do_not_count_for_the_address(client: FlaskClient)
 
 
 def test_eleventh_sign_up_from_one_ip_is_refused(app: Flask, client: FlaskClient) -> None:
+    # Twenty-one submissions in a minute: this test is about accepted sign-ups only.
+    app.config["GATEHOUSE_SIGNUP_ATTEMPT_LIMIT"] = "100 per minute"
     for n in range(10):
         assert sign_up(client, f"bad{n}@example.com", password="short").status_code == 400
         assert sign_up(client, f"person{n}@example.com").status_code == 302
@@ -520,6 +522,38 @@ def test_eleventh_sign_up_from_one_ip_is_refused(app: Flask, client: FlaskClient
     assert 3500 <= retry_after(refused) <= 3600
     assert user_row(app, "person10@example.com") is None  # the view did not run
     assert sign_up(browser(app, "10.0.0.3"), "person10@example.com").status_code == 302
+
+
+def test_every_sign_up_submission_counts_against_the_ip(app: Flask) -> None:
+    """Refused forms are not free to repeat: after 20 in a minute the next submission is
+    refused unread, valid or not; another IP is unaffected, and a minute later it is over."""
+    client = browser(app, "10.0.0.4")
+    with frozen() as clock:
+        for n in range(20):
+            assert sign_up(client, f"bad{n}@example.com", password="short").status_code == 400
+        refused = sign_up(client, "valid@example.com")
+        assert refused.status_code == 429
+        assert 1 <= retry_after(refused) <= 60
+        assert GENERIC_429 in refused.text
+        assert user_row(app, "valid@example.com") is None  # the view did not run
+        assert sign_up(client, "bad@example.com", password="short").status_code == 429
+        assert sign_up(browser(app, "10.0.0.5"), "valid@example.com").status_code == 302
+
+        clock.shift(61)
+        assert sign_up(client, "valid@example.com").status_code == 302
+
+
+def test_accepted_sign_ups_count_as_submissions_too(app: Flask) -> None:
+    """With both limits set alike, each keeps its own counter: 10 accepted sign-ups use up
+    10 of the 20 submissions, not 20."""
+    app.config["GATEHOUSE_SIGNUP_IP_LIMIT"] = "20 per minute"
+    client = browser(app, "10.0.0.6")
+    with frozen():
+        for n in range(10):
+            assert sign_up(client, f"person{n}@example.com").status_code == 302
+        for n in range(10):
+            assert sign_up(client, f"bad{n}@example.com", password="short").status_code == 400
+        assert sign_up(client, "person10@example.com").status_code == 429
 
 
 # --- counters shared between app servers (Redis) ---------------------------------------------

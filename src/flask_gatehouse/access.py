@@ -32,8 +32,18 @@ def _per_ip_and_address(
     return limits
 
 
-#: Sign-ups per client IP and per address.
-signup_limits = _per_ip_and_address(throttle.signup_ip_limit, throttle.signup_email_limit)
+_accepted_signups = _per_ip_and_address(throttle.signup_ip_limit, throttle.signup_email_limit)
+
+
+def signup_limits(view: F) -> F:
+    """Accepted sign-ups per client IP and per address, and every submission per client IP,
+    accepted or refused: each one costs a password check."""
+    per_attempt = throttle.limit(
+        throttle.signup_attempt_limit, key_func=throttle.signup_attempt_key
+    )
+    return per_attempt(_accepted_signups(view))
+
+
 #: A page that mails a typed address (forgot password, resend confirmation); each page has
 #: its own counters.
 email_request_limits = _per_ip_and_address(

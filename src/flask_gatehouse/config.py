@@ -56,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     #: Sign-ups (accepted forms) per client IP and per email address.
     "GATEHOUSE_SIGNUP_IP_LIMIT": "10 per hour",
     "GATEHOUSE_SIGNUP_EMAIL_LIMIT": "3 per hour",
+    #: Every sign-up submission per client IP, accepted or refused: each costs a password
+    #: check, and a refused one must not be free to repeat (django-allauth: 20 a minute).
+    "GATEHOUSE_SIGNUP_ATTEMPT_LIMIT": "20 per minute",
     #: Requests that send mail to an address (forgot password, resend confirmation), per client
     #: IP and per address; each page has its own counters.
     "GATEHOUSE_EMAIL_REQUEST_IP_LIMIT": "10 per hour",

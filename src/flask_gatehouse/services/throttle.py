@@ -155,6 +155,17 @@ def signup_email_limit() -> str:
     return str(current_app.config["GATEHOUSE_SIGNUP_EMAIL_LIMIT"])
 
 
+def signup_attempt_limit() -> str:
+    return str(current_app.config["GATEHOUSE_SIGNUP_ATTEMPT_LIMIT"])
+
+
+def signup_attempt_key() -> str:
+    """``key_func`` for every sign-up submission: the client IP under a name of its own, so
+    this counter is never the accepted sign-ups' one, even when both limits read the same
+    (Flask-Limiter keys a route's counters by key and limit only)."""
+    return "attempt:" + get_remote_address()
+
+
 def email_request_ip_limit() -> str:
     return str(current_app.config["GATEHOUSE_EMAIL_REQUEST_IP_LIMIT"])
 
