@@ -42,6 +42,15 @@ def test_deeply_nested_json_on_a_signed_in_form_is_a_400(logged_in: FlaskClient)
     assert response.json is not None
 
 
+@pytest.mark.parametrize("url", FORMS)
+def test_a_lone_surrogate_in_json_is_a_400(client: FlaskClient, url: str) -> None:
+    """JSON can escape half a UTF-16 pair; no page could show such a value back."""
+    body = '{"email": "\\ud800@example.com", "username": "\\udfff", "password": "x"}'
+    response = client.post(url, data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json is not None
+
+
 def upload(content: bytes = b"alice@example.com") -> tuple[io.BytesIO, str]:
     return io.BytesIO(content), "field.txt"
 
@@ -77,6 +86,16 @@ def test_a_file_on_a_signed_in_form_is_a_missing_field(logged_in: FlaskClient) -
     response = logged_in.post("/reauthenticate", data=form, content_type="multipart/form-data")
     assert response.status_code == 400
     assert "This field is required." in response.text
+
+
+@pytest.mark.parametrize("session_id", [2**31, 2**63, 10**30])
+def test_a_session_id_beyond_the_database_integers_is_a_404(
+    logged_in: FlaskClient, session_id: int
+) -> None:
+    form = {"csrf_token": csrf_token(logged_in.get("/account"))}
+    response = logged_in.post(f"/account/sessions/{session_id}/revoke", data=form)
+    assert response.status_code == 404
+    assert logged_in.get("/account").status_code == 200
 
 
 LONG_LABEL_HOST = "a" * 64 + ".example.com"

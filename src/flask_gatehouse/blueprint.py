@@ -49,8 +49,10 @@ blueprint.add_url_rule(
     "/account/delete", view_func=settings.delete_account, methods=["GET", "POST"]
 )
 blueprint.add_url_rule("/account/data", view_func=settings.download_data)
+# Ids are 32-bit integers in the database (PostgreSQL's INTEGER): a larger one is no page,
+# rather than a number the database refuses.
 blueprint.add_url_rule(
-    "/account/sessions/<int:session_id>/revoke",
+    "/account/sessions/<int(max=2147483647):session_id>/revoke",
     view_func=profile.revoke_session,
     methods=["POST"],
 )

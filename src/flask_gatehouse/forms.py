@@ -10,7 +10,7 @@ from flask import abort, request
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS
 from werkzeug.datastructures import FileStorage, MultiDict
-from wtforms import BooleanField, EmailField, FileField, PasswordField, StringField
+from wtforms import BooleanField, EmailField, Field, FileField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from . import state
@@ -55,13 +55,27 @@ def _normalized_email(field: EmailField) -> str:
         raise ValidationError(str(error)) from None
 
 
+def _fits(field: Field | None, value: object) -> bool:
+    """Whether a JSON value can go into ``field``: a boolean for a check box, else text that
+    UTF-8 can carry (JSON can escape a lone surrogate, which no page could show back)."""
+    if isinstance(field, BooleanField):
+        return isinstance(value, bool)
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class GatehouseForm(FlaskForm):
     """Base form: its fields get text (booleans for check boxes), whatever the body.
 
     Flask-WTF feeds a JSON body straight into the fields, and a multipart body's uploads too; a
     list, an object or a file there would reach string code as the wrong type (Flask-Security
-    PR #1258 was a 500 of this kind). So a JSON body must be an object of strings, and an
-    upload counts only for a file field: elsewhere the field is missing and says so.
+    PR #1258 was a 500 of this kind). So a JSON body must be an object of strings (Unicode
+    text), and an upload counts only for a file field: elsewhere the field is missing.
     """
 
     class Meta(FlaskForm.Meta):
@@ -69,10 +83,7 @@ class GatehouseForm(FlaskForm):
             if request.is_json and request.method in SUBMIT_METHODS:
                 body = json_body.read()
                 if not isinstance(body, dict) or not all(
-                    isinstance(
-                        value, bool if isinstance(form._fields.get(name), BooleanField) else str
-                    )
-                    for name, value in body.items()
+                    _fits(form._fields.get(name), value) for name, value in body.items()
                 ):
                     abort(
                         400, description="Send a JSON object of strings (booleans for check boxes)."
