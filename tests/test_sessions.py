@@ -145,7 +145,7 @@ def test_page_view_is_one_select_and_last_seen_writes_are_throttled(
 
 def account_rows(client: FlaskClient) -> list[str]:
     return re.findall(
-        r"<tr(?: class=\"current\")?>\s*<td>(.*?)</td>", client.get("/account").text, re.S
+        r"<tr(?: class=\"current\")?>\s*<td[^>]*>(.*?)</td>", client.get("/account").text, re.S
     )
 
 
