@@ -2,9 +2,10 @@
 
 The database is a SQLite file per test unless ``--database-url`` (or the environment
 variable GATEHOUSE_TEST_DATABASE_URL) names another, e.g. PostgreSQL. Rate-limit counters
-live in memory unless ``--ratelimit-storage-uri`` (GATEHOUSE_TEST_RATELIMIT_STORAGE_URI)
-names e.g. Redis; they are emptied before each test. A configured database or Redis that
-cannot be reached fails the run instead of skipping it.
+live in that database, as they do by default in a host, unless ``--ratelimit-storage-uri``
+(GATEHOUSE_TEST_RATELIMIT_STORAGE_URI) names e.g. Redis or memory://; they are emptied
+before each test. A configured database or Redis that cannot be reached fails the run
+instead of skipping it.
 """
 
 import logging
@@ -60,8 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addoption(
         "--ratelimit-storage-uri",
-        default=os.environ.get("GATEHOUSE_TEST_RATELIMIT_STORAGE_URI", "memory://"),
-        help="Flask-Limiter storage for rate limits and lockout (default: memory://)",
+        default=os.environ.get("GATEHOUSE_TEST_RATELIMIT_STORAGE_URI", "database"),
+        help="GATEHOUSE_RATELIMIT_STORAGE_URI for rate limits and lockout (default: database)",
     )
 
 

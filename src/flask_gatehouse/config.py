@@ -45,9 +45,11 @@ DEFAULTS: dict[str, Any] = {
     #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (ProxyFix).
     #: 0 means none: the client IP is the TCP peer and spoofed headers change nothing.
     "GATEHOUSE_TRUSTED_PROXIES": 0,
-    #: Where rate-limit and lockout counters live: "memory://" for one process,
-    #: "redis://host:6379" to share them between app servers.
-    "GATEHOUSE_RATELIMIT_STORAGE_URI": "memory://",
+    #: Where rate-limit and lockout counters live: "database" (tables in the app's database,
+    #: shared by every worker and server on it), "redis://host:6379" (faster, for busy sites),
+    #: or "memory://" (one process only: with several workers, each counts on its own and the
+    #: limits let that many times more through). See docs/abuse.md.
+    "GATEHOUSE_RATELIMIT_STORAGE_URI": "database",
     #: Failed logins allowed per client IP, whatever the account (password spraying).
     "GATEHOUSE_LOGIN_IP_LIMIT": "10 per minute",
     #: Login attempts per account (or per known device of it) before it locks, tier by tier:

@@ -37,6 +37,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from .. import state
 from . import json_body
+from .counters import limiter_storage
 from .identity import typed_email
 from .sessions import cookie_options, host_cookie
 
@@ -95,11 +96,11 @@ def create_limiter(app: Flask) -> Limiter:
     app's ``view_functions`` gets its own wrapped copy, and only Gatehouse's pages pay for
     the check (the request filter lets the host's routes skip it early).
     """
+    storage_uri, storage_options = limiter_storage(app)
     limiter = Limiter(
         key_func=get_remote_address,
-        storage_uri=app.config["GATEHOUSE_RATELIMIT_STORAGE_URI"],
-        # Storage failures surface as limits' StorageError, which errors.py turns into a 503.
-        storage_options={"wrap_exceptions": True},
+        storage_uri=storage_uri,
+        storage_options=storage_options,
         # No X-RateLimit headers: writing them reads the storage after the view has done its
         # work, and an outage there would turn a completed action into a 500.
         headers_enabled=False,
