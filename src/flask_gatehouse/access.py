@@ -17,38 +17,10 @@ R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _per_ip_and_address(
-    ip_limit: Callable[[], str], address_limit: Callable[[], str]
-) -> Callable[[F], F]:
-    """Limits per client IP and per typed address, counting only accepted forms."""
-
-    def limits(view: F) -> F:
-        per_ip = throttle.limit(ip_limit, deduct_when=throttle.accepted)
-        per_address = throttle.limit(
-            address_limit, key_func=throttle.submitted_email_key, deduct_when=throttle.accepted
-        )
-        return per_ip(per_address(view))
-
-    return limits
-
-
-_accepted_signups = _per_ip_and_address(throttle.signup_ip_limit, throttle.signup_email_limit)
-
-
 def signup_limits(view: F) -> F:
-    """Accepted sign-ups per client IP and per address, and every submission per client IP,
-    accepted or refused: each one costs a password check."""
-    per_attempt = throttle.limit(
-        throttle.signup_attempt_limit, key_func=throttle.signup_attempt_key
-    )
-    return per_attempt(_accepted_signups(view))
-
-
-#: A page that mails a typed address (forgot password, resend confirmation); each page has
-#: its own counters.
-email_request_limits = _per_ip_and_address(
-    throttle.email_request_ip_limit, throttle.email_request_address_limit
-)
+    """Every sign-up submission per client IP, accepted or refused: each one costs the
+    password policy's checks. (Accepted sign-ups are counted by the sign-up flow.)"""
+    return throttle.limit(throttle.signup_attempt_limit)(view)
 
 
 def account_change_limits(view: F) -> F:

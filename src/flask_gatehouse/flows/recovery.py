@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from ..models import Token, User, utcnow
-from ..services import audit, mail, sessions, tokens, users
+from ..services import audit, mail, sessions, throttle, tokens, users
 from ..services.database import db
 from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
@@ -45,7 +45,9 @@ def request_reset(email: TypedEmail) -> None:
     """Mail a reset link when the typed address belongs to an active account; otherwise
     only record the request. Both paths look the user up and record the event in one
     commit; storing the link is the only extra work, and the per-address rate limit
-    leaves too few samples to measure it."""
+    leaves too few samples to measure it. Over the limits (per IP, per address) it raises
+    TooManyRequests first."""
+    throttle.count_accepted("reset", email.key)
     user = users.find_by_email(email.canonical)
     if user is None or not user.active:
         detail = "unknown address" if user is None else "inactive account"

@@ -26,7 +26,9 @@ def sign_up(
     """Create the account and mail its confirmation link, or mail the owner of a taken
     address (then None). ``email`` and ``username`` are normalised; ``save_host_data`` adds
     the host's rows for a new account. One commit: the account, the host's rows, its link,
-    its event and its mail exist together or not at all."""
+    its event and its mail exist together or not at all. Over the sign-up limits (per IP,
+    per address, new or taken alike) it raises TooManyRequests before any of it."""
+    throttle.count_accepted("signup", email)
     user = users.register(email=email, username=username, password=password)
     if user is None:
         owner = users.find_by_email(email)
@@ -53,7 +55,9 @@ def sign_up(
 def resend_confirmation(email: TypedEmail) -> None:
     """Mail a new link when the address has an unconfirmed account. Every request is
     audited (with the link, in one commit), so the work and the time it takes differ little
-    whether or not a link goes out; the page answers the same either way."""
+    whether or not a link goes out; the page answers the same either way. Over the limits
+    (per IP, per address) it raises TooManyRequests first."""
+    throttle.count_accepted("confirmation", email.key)
     user = users.find_by_email(email.canonical)
     if user is None or not user.active or user.email_confirmed_at is not None:
         detail = "no unconfirmed account" if user is None else "nothing to confirm"
@@ -69,7 +73,8 @@ def remind_to_confirm(user: User) -> None:
     link, unless the address had its share of mail (GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT).
     Joins the sign-in's transaction."""
     limit = current_app.config["GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"]
-    if throttle.take(limit, "confirmation", throttle.identifier_key(user.email)) is None:
+    key = throttle.identifier_key(user.email)
+    if throttle.take(limit, "confirmation", "address", key) is None:
         # Earlier links keep working: the owner may well open the first mail after all.
         _send_confirmation(user, void_earlier=False)
 

@@ -36,9 +36,7 @@ from limits.util import WindowStats
 from werkzeug.exceptions import TooManyRequests
 
 from .. import state
-from . import json_body
 from .counters import limiter_storage
-from .identity import typed_email
 from .sessions import cookie_options, host_cookie
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -148,31 +146,8 @@ def _storage() -> Storage:
     return state.get().limiter.storage
 
 
-def signup_ip_limit() -> str:
-    return str(current_app.config["GATEHOUSE_SIGNUP_IP_LIMIT"])
-
-
-def signup_email_limit() -> str:
-    return str(current_app.config["GATEHOUSE_SIGNUP_EMAIL_LIMIT"])
-
-
 def signup_attempt_limit() -> str:
     return str(current_app.config["GATEHOUSE_SIGNUP_ATTEMPT_LIMIT"])
-
-
-def signup_attempt_key() -> str:
-    """``key_func`` for every sign-up submission: the client IP under a name of its own, so
-    this counter is never the accepted sign-ups' one, even when both limits read the same
-    (Flask-Limiter keys a route's counters by key and limit only)."""
-    return "attempt:" + get_remote_address()
-
-
-def email_request_ip_limit() -> str:
-    return str(current_app.config["GATEHOUSE_EMAIL_REQUEST_IP_LIMIT"])
-
-
-def email_request_address_limit() -> str:
-    return str(current_app.config["GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"])
 
 
 def account_change_limit() -> str:
@@ -185,27 +160,10 @@ def account_key() -> str:
     return f"user:{user_id}" if user_id else get_remote_address()
 
 
-def accepted(response: Response) -> bool:
-    """``deduct_when`` for sign-up: only forms that went through (a redirect) count."""
-    return response.status_code == 302
-
-
 def identifier_key(key: str) -> str:
     """A storage key for an account's identifier (``TypedEmail.key``, or a stored address),
     hashed so counters hold no addresses."""
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def submitted_email_key() -> str:
-    """``key_func`` for per-address limits: the form's (or JSON body's) email. Each route
-    keeps its own counters (Flask-Limiter scopes a route's limits by its endpoint)."""
-    value = request.form.get("email")
-    if value is None and request.is_json:
-        body = json_body.read()
-        value = body.get("email") if isinstance(body, dict) else None
-    # The route limit runs before the form is parsed: the one normalisation outside a form.
-    typed = typed_email(value if isinstance(value, str) else "")
-    return "email:" + identifier_key(typed.key)
 
 
 @lru_cache(maxsize=16)
@@ -311,6 +269,44 @@ def _wait(windows: list[WindowStats]) -> int:
     """Seconds until the latest of these full windows frees a slot (rounded up)."""
     reset_at = max(window.reset_time for window in windows)
     return max(1, math.ceil(reset_at - time.time()))
+
+
+#: The limits on accepted forms of each action: (per client IP, per address).
+_ACCEPTED_LIMITS = {
+    "signup": ("GATEHOUSE_SIGNUP_IP_LIMIT", "GATEHOUSE_SIGNUP_EMAIL_LIMIT"),
+    "reset": ("GATEHOUSE_EMAIL_REQUEST_IP_LIMIT", "GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"),
+    "confirmation": ("GATEHOUSE_EMAIL_REQUEST_IP_LIMIT", "GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"),
+}
+
+
+def count_accepted(action: str, address_key: str) -> None:
+    """Count one accepted form of ``action`` ("signup", "reset", "confirmation") for this
+    client IP and for the address (``TypedEmail.key``, or a stored address), or raise
+    TooManyRequests when either limit is full (counting nothing then).
+
+    Flows call it before they write anything. Counting after the response, as Flask-Limiter's
+    ``deduct_when`` does, would let a storage outage turn a committed action into a 500.
+    """
+    config = current_app.config
+    ip_limit, address_limit = _ACCEPTED_LIMITS[action]
+    counters = [
+        (tier, (action, kind, key))
+        for spec, kind, key in (
+            (config[ip_limit], "ip", get_remote_address()),
+            (config[address_limit], "address", identifier_key(address_key)),
+        )
+        for tier in _tiers(spec)
+    ]
+    strategy = _strategy()
+    full = [
+        strategy.get_window_stats(tier, _QUOTA_NAMESPACE, *ids)
+        for tier, ids in counters
+        if not strategy.test(tier, _QUOTA_NAMESPACE, *ids)
+    ]
+    if full:
+        raise TooManyRequests(retry_after=_wait(full))
+    for tier, ids in counters:
+        strategy.hit(tier, _QUOTA_NAMESPACE, *ids)
 
 
 def take(spec: str, *key: str) -> int | None:

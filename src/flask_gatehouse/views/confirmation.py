@@ -3,7 +3,6 @@
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from ..access import email_request_limits
 from ..flows import signup
 from ..forms import ConfirmForm, EmailRequestForm
 
@@ -32,7 +31,6 @@ def confirm_email(token: str) -> ResponseReturnValue:
     return page, 400
 
 
-@email_request_limits
 def resend_confirmation() -> ResponseReturnValue:
     """One answer whether or not the address has an unconfirmed account."""
     form = EmailRequestForm()

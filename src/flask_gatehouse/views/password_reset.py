@@ -8,7 +8,6 @@ from ``headers.apply``.)
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from ..access import email_request_limits
 from ..flows import recovery
 from ..forms import ConfirmForm, EmailRequestForm, NewPasswordForm, password_rules
 
@@ -24,7 +23,6 @@ def _link_invalid(what: str) -> ResponseReturnValue:
     return page, 400
 
 
-@email_request_limits
 def forgot_password() -> ResponseReturnValue:
     """One answer whether or not the address has an account."""
     form = EmailRequestForm()
