@@ -1,6 +1,6 @@
-"""Malformed requests get a clear 4xx, never a 500: deep JSON, files instead of fields, an
-unusable Host header, a broken chunked body, a stray Flask-Login cookie, and a host that
-turned CSRF off."""
+"""Malformed requests get a clear 4xx, never a 500: deep JSON, lone surrogates, files instead
+of fields, ids past the database's integers, an unusable Host header, a broken chunked body;
+a stray Flask-Login cookie changes nothing; forms work in a host that turned CSRF off."""
 
 import io
 import os
