@@ -24,11 +24,11 @@ from blog import db
 from flask import Flask
 from limits.storage import MemoryStorage
 
-from flask_gatehouse import state
+from flask_gatehouse import state, testing
 from flask_gatehouse.models import RateLimitCounter, RateLimitEntry
 from flask_gatehouse.services import users
 from flask_gatehouse.services.counters import DatabaseStorage
-from tests.conftest import PASSWORD, TEST_CONFIG, login
+from tests.conftest import PASSWORD, TEST_CONFIG, login, minimal_host
 from tests.smtp import Mailbox, SMTPServer, free_port
 from tests.test_recovery import WRONG, ask_for_reset, reset_link, set_new_password
 from tests.test_scale_out import DEMO, GUNICORN, browser, post_form, wait_until_up
@@ -288,3 +288,23 @@ def test_route_limits_hold_across_two_workers(
         on_both_workers(port, ask(1), ask(2))
         assert post_form(browser(), f"{url}/forgot", {"email": "somebody@example.com"}) == 429
     assert len(workers_that_answered(log, "POST", "/forgot", 302)) == 2
+
+
+def test_an_in_memory_database_counts_in_memory(smtp_server: SMTPServer) -> None:
+    """``sqlite://`` lives in one process (on one connection Flask-SQLAlchemy shares between
+    threads): its counters stay in that process's memory, where the lockout still holds."""
+    host, host_db = minimal_host("sqlite://", MAIL_PORT=smtp_server.port)
+    with host.app_context():
+        host_db.create_all()
+        users.register(email="ann@example.com", username="ann", password=PASSWORD, confirmed=True)
+        host_db.session.commit()
+    try:
+        assert isinstance(state.get(host).limiter.storage, MemoryStorage)
+        for _ in range(5):
+            assert login(host.test_client(), "ann@example.com", WRONG).status_code == 400
+        assert login(host.test_client(), "ann@example.com").status_code == 429
+    finally:
+        testing.stop_mail(host)
+        with host.app_context():
+            host_db.session.remove()
+            host_db.engine.dispose()

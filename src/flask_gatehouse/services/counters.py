@@ -20,7 +20,7 @@ all of them at most once a minute, so the tables hold little more than the live 
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -59,10 +59,7 @@ PRUNE_EVERY = 60.0
 _COUNTERS = cast(Table, RateLimitCounter.__table__)
 _ENTRIES = cast(Table, RateLimitEntry.__table__)
 _KEY_LENGTH = 255
-_UPSERTS: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
+_DIALECTS = ("postgresql", "sqlite")
 
 # Statements built once: building one costs several times more than running it.
 _KEY = bindparam("key_", type_=String())
@@ -83,13 +80,29 @@ _CLEAR = [
     delete(_ENTRIES).where(_ENTRIES.c.key == _KEY),
 ]
 _PRUNE = [delete(_COUNTERS).where(~_COUNTER_LIVE), delete(_ENTRIES).where(~_ENTRY_LIVE)]
-#: PostgreSQL, at the start of each writing transaction: its COMMIT does not wait for the
-#: disk (2 ms here), as counts are short-lived; a crash of the database server can lose the
-#: last moment's counts, never corrupt them.
+
+# PostgreSQL: fewer round trips (each costs about 0.1 ms), and commits that do not wait for the
+# disk (a few ms when it is busy): counts are short-lived, and a crash of the database server
+# can lose the last moment's counts, never corrupt them.
 _NO_FLUSH_WAIT = text("SELECT set_config('synchronous_commit', 'off', true)")
 #: The same, and a lock on one key until the transaction ends (writers of other keys go on).
 _LOCK_KEY = text(
     "SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(hashtext(:key_))"
+)
+#: A moving-window hit in one statement, run under the key's lock: the key's expired entries
+#: go, and ``amount`` entries come when the live ones leave room for them.
+_ACQUIRE_POSTGRESQL = text(
+    """
+    WITH expired AS (
+        DELETE FROM gatehouse_rate_limit_entries WHERE key = :key_ AND expires_at < :now
+    )
+    INSERT INTO gatehouse_rate_limit_entries (key, expires_at)
+    SELECT :key_, :until FROM generate_series(1, :amount)
+    WHERE (
+        SELECT count(*) FROM gatehouse_rate_limit_entries
+        WHERE key = :key_ AND expires_at >= :now
+    ) + :amount <= :limit
+    """
 )
 
 
@@ -136,7 +149,7 @@ class DatabaseStorage(Storage, MovingWindowSupport):
         if engine is None:
             raise ConfigurationError(f'{SCHEME} needs storage_options={{"engine": engine}}.')
         dialect = engine.dialect.name
-        if dialect not in _UPSERTS:
+        if dialect not in _DIALECTS:
             raise ConfigurationError(
                 f"Rate-limit counters can live in PostgreSQL or SQLite, not {dialect}: "
                 "set GATEHOUSE_RATELIMIT_STORAGE_URI to a Redis URL."
@@ -150,7 +163,7 @@ class DatabaseStorage(Storage, MovingWindowSupport):
         self._single: Engine = engine
         if self._postgresql:
             self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._incr = _increment(_UPSERTS[dialect])
+        self._incr = _increment(dialect)
         self._prune_at = 0.0
 
     @property
@@ -165,7 +178,8 @@ class DatabaseStorage(Storage, MovingWindowSupport):
         expiry."""
         now = time.time()
         values = {"key_": _stored(key), "amount": amount, "now": now, "until": now + expiry}
-        with self._writing() as connection:
+        # One statement, atomic: on PostgreSQL it runs as its own transaction (autocommit).
+        with self._writing(single=True) as connection:
             value = int(connection.execute(self._incr, values).scalar_one())
         self._prune(now)
         return value
@@ -187,15 +201,22 @@ class DatabaseStorage(Storage, MovingWindowSupport):
         if amount > limit:
             return False
         now, stored = time.time(), _stored(key)
+        values = {"key_": stored, "now": now, "until": now + expiry}
         with self._writing(stored) as connection:
-            # On SQLite this DELETE, the transaction's first statement and a write, takes the
-            # database's write lock before anything is read (waiting out the busy timeout),
-            # so the count below cannot go stale before the INSERT.
-            connection.execute(_DROP_EXPIRED_ENTRIES, {"key_": stored, "now": now})
-            held = connection.execute(_COUNT_ENTRIES, {"key_": stored}).scalar_one()
-            acquired = bool(held + amount <= limit)
-            if acquired:
-                connection.execute(_ADD_ENTRY, [{"key_": stored, "until": now + expiry}] * amount)
+            if self._postgresql:
+                added = connection.execute(
+                    _ACQUIRE_POSTGRESQL, {**values, "amount": amount, "limit": limit}
+                )
+                acquired = added.rowcount > 0
+            else:
+                # This DELETE, the transaction's first statement and a write, takes SQLite's
+                # write lock before anything is read (waiting out the busy timeout), so the
+                # count cannot go stale before the INSERT.
+                connection.execute(_DROP_EXPIRED_ENTRIES, values)
+                held = connection.execute(_COUNT_ENTRIES, values).scalar_one()
+                acquired = bool(held + amount <= limit)
+                if acquired:
+                    connection.execute(_ADD_ENTRY, [values] * amount)
         self._prune(now)
         return acquired
 
@@ -242,13 +263,18 @@ class DatabaseStorage(Storage, MovingWindowSupport):
             yield connection
 
     @contextmanager
-    def _writing(self, key: str | None = None) -> Iterator[Connection]:
+    def _writing(self, key: str | None = None, *, single: bool = False) -> Iterator[Connection]:
         """A writing transaction of its own, holding ``key``'s lock on PostgreSQL when given
         (on SQLite, the first write takes the database's); or the request's transaction when
-        that holds SQLite's write lock already."""
+        that holds SQLite's write lock already. ``single``: one statement, which PostgreSQL
+        runs as a transaction of its own."""
         joined = self._writing_request()
         if joined is not None:
             yield joined
+            return
+        if single and self._postgresql:
+            with self._single.connect() as connection:
+                yield connection
             return
         with self.engine.begin() as connection:
             if self._postgresql:
@@ -280,12 +306,20 @@ class DatabaseStorage(Storage, MovingWindowSupport):
                 connection.execute(statement, {"now": now})
 
 
-def _increment(upsert: Callable[[Table], postgresql.Insert | sqlite.Insert]) -> Any:
+def _increment(dialect: str) -> Any:
     """The dialect's one-statement increment (INSERT ... ON CONFLICT DO UPDATE ... RETURNING):
     atomic however many processes increment the key at once."""
     live = _COUNTER_LIVE
     amount = bindparam("amount", type_=Integer())
-    statement = upsert(_COUNTERS).values(key=_KEY, value=amount, expires_at=_UNTIL)
+    statement: postgresql.Insert | sqlite.Insert
+    if dialect == "postgresql":
+        # The row comes through a subquery that turns off the wait for the disk: the
+        # statement is its own transaction, and its commit reads the setting.
+        no_flush_wait = select(func.set_config("synchronous_commit", "off", True)).subquery()
+        row = select(_KEY, amount, _UNTIL).select_from(no_flush_wait)
+        statement = postgresql.insert(_COUNTERS).from_select(["key", "value", "expires_at"], row)
+    else:
+        statement = sqlite.insert(_COUNTERS).values(key=_KEY, value=amount, expires_at=_UNTIL)
     return statement.on_conflict_do_update(
         index_elements=[_COUNTERS.c.key],
         set_={
