@@ -211,6 +211,7 @@ def two_workers(database_url: str, smtp_port: int, log: Path) -> Iterator[int]:
         "FLASK_GATEHOUSE_ARGON2_MEMORY_COST": "8",
         "FLASK_MAIL_SERVER": "127.0.0.1",
         "FLASK_MAIL_PORT": str(smtp_port),
+        "FLASK_GATEHOUSE_SIGNUP_ATTEMPT_LIMIT": "3 per minute",
     }
     command = [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "blog:create_app()"]
     command += ["--access-logfile", str(log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s"]
@@ -238,9 +239,11 @@ def register(app: Flask, email: str) -> None:
         db.session.commit()
 
 
-def test_the_lockout_and_the_failed_login_limit_hold_across_two_workers(
+def test_the_limits_hold_across_two_workers(
     app: Flask, database_url: str, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:
+    """The lockout, the failed-login limit per IP and a route limit (sign-up submissions per
+    IP, here three a minute), each counted on both workers."""
     register(app, "target@example.com")
     register(app, "bystander@example.com")
     log = tmp_path / "access.log"
@@ -255,6 +258,14 @@ def test_the_lockout_and_the_failed_login_limit_hold_across_two_workers(
 
             return run
 
+        def sign_up(times: int) -> Callable[[], None]:
+            def run() -> None:
+                for _ in range(times):
+                    fields = {"email": "new@example.com", "username": "new", "password": "short"}
+                    assert post_form(browser(), f"{url}/register", fields) == 400
+
+            return run
+
         # The documented lockout: five wrong passwords, then even the right one waits.
         on_both_workers(port, guess("target@example.com", 2), guess("target@example.com", 3))
         right = {"email": "target@example.com", "password": PASSWORD}
@@ -265,29 +276,12 @@ def test_the_lockout_and_the_failed_login_limit_hold_across_two_workers(
         on_both_workers(port, guess("nobody1@example.com", 2), guess("nobody2@example.com", 3))
         right = {"email": "bystander@example.com", "password": PASSWORD}
         assert post_form(browser(), f"{url}/login", right) == 429
+
+        on_both_workers(port, sign_up(1), sign_up(2))
+        fields = {"email": "new@example.com", "username": "new", "password": PASSWORD}
+        assert post_form(browser(), f"{url}/register", fields) == 429
     assert len(workers_that_answered(log, "POST", "/login", 400)) == 2
-
-
-def test_route_limits_hold_across_two_workers(
-    app: Flask, database_url: str, smtp_server: SMTPServer, tmp_path: Path
-) -> None:
-    """Three reset requests an hour per address (GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT), a
-    Flask-Limiter route limit: the fourth is refused whichever worker takes it."""
-    log = tmp_path / "access.log"
-    with two_workers(database_url, smtp_server.port, log) as port:
-        url = f"http://127.0.0.1:{port}"
-
-        def ask(times: int) -> Callable[[], None]:
-            def run() -> None:
-                for _ in range(times):
-                    fields = {"email": "somebody@example.com"}
-                    assert post_form(browser(), f"{url}/forgot", fields) == 302
-
-            return run
-
-        on_both_workers(port, ask(1), ask(2))
-        assert post_form(browser(), f"{url}/forgot", {"email": "somebody@example.com"}) == 429
-    assert len(workers_that_answered(log, "POST", "/forgot", 302)) == 2
+    assert len(workers_that_answered(log, "POST", "/register", 400)) == 2
 
 
 def test_an_in_memory_database_counts_in_memory(smtp_server: SMTPServer) -> None:
