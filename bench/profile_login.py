@@ -14,7 +14,7 @@ timed by wrapping Gatehouse's functions at run time (nothing in src/ is changed)
 * ``argon2 verify``: argon2-cffi's ``PasswordHasher.verify``, inside the app, where its
   19 MiB block is usually faulted in afresh (the back-to-back figure is printed for
   comparison);
-* ``lockout check`` (``throttle.reserve_login_attempt``), ``user look-up``
+* ``lockout check`` (``throttle.LoginAttempt``: the in-flight slot), ``user look-up``
   (``users.find_by_email``), ``new session`` (``sessions.start``), ``lockout clear and
   device cookie``, ``audit event`` (``audit.record``: insert, prune, commit) and ``login page``
   (``render_template`` of the form, for the outcomes that show it again).
@@ -48,7 +48,7 @@ OUTCOMES = ("success", "known-wrong", "unknown", "locked", "ip-limited")
 #: (label, module, attribute): Gatehouse functions looked up through their module at call
 #: time, so replacing the module attribute times every call.
 PARTS = [
-    ("lockout check", "flask_gatehouse.services.throttle", "reserve_login_attempt"),
+    ("lockout check", "flask_gatehouse.services.throttle", "LoginAttempt"),
     ("user look-up", "flask_gatehouse.services.users", "find_by_email"),
     ("verify_password", "flask_gatehouse.services.users", "verify_password"),
     ("new session", "flask_gatehouse.services.sessions", "start"),

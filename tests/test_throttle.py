@@ -295,8 +295,8 @@ def test_retry_after_reports_the_longest_full_tier(memory_app: Flask, user: Any)
     """Ten failures in the hour fill the hour tier: the refusal must say so (about 55
     minutes), not promise the five-minute tier's 300 seconds after which it is still locked.
 
-    LIBRARY BUG: ``throttle.reserve_login_attempt`` returns the wait of the first tier whose
-    hit fails and never looks at the longer tiers behind it.
+    LIBRARY BUG (once): the lockout returned the wait of the first tier whose hit failed and
+    never looked at the longer tiers behind it.
     """
     client = browser(memory_app)
     with frozen() as clock:
