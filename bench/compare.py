@@ -92,9 +92,10 @@ def worktree(ref: str, path: Path) -> Iterator[Path]:
 
 
 def prepare_tree(
-    name: str, root: Path, tmp: Path, users: int, password_hash: str
+    name: str, root: Path, tmp: Path, users: int, password_hash: str, storage: str | None
 ) -> tuple[blogs.App, Path]:
-    """Database (the tree's migrations, then the users) and the App serving the tree."""
+    """Database (the tree's migrations, then the users) and the App serving the tree, with
+    its default counter storage unless ``storage`` names one for both trees."""
     folder = tmp / name
     folder.mkdir()
     database = population.Population("gatehouse", "sqlite", users, folder)
@@ -102,6 +103,7 @@ def prepare_tree(
     env = {
         **population.gatehouse_env(database, f"bench-{secrets.token_hex(32)}"),
         "PYTHONPATH": str(root / "src"),
+        **({"FLASK_GATEHOUSE_RATELIMIT_STORAGE_URI": storage} if storage else {}),
     }
     flask = [sys.executable, "-m", "flask", "--app", "blog", "db", "upgrade"]
     population._run(flask, blog_dir, env, f"{name}: flask db upgrade")
@@ -318,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=blogs.bounded(1, blogs.MAX_DURATION), default=5)
     parser.add_argument("--users", type=blogs.bounded(10, 1_000_000), default=1000)
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every sample")
+    parser.add_argument(
+        "--storage",
+        metavar="URI",
+        help="GATEHOUSE_RATELIMIT_STORAGE_URI for both trees (default: each tree's default)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
@@ -337,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
             roles = [suite.Role("bare", next(a for a in blogs.APPS if a.name == "bare"))]
             databases: dict[str, Path] = {}
             for name, root in (("before", before), ("after", blogs.ROOT)):
-                app, databases[name] = prepare_tree(name, root, tmp, args.users, password_hash)
+                app, databases[name] = prepare_tree(
+                    name, root, tmp, args.users, password_hash, args.storage
+                )
                 roles.append(suite.Role("gatehouse", app))
             lua = tmp / "status.lua"
             lua.write_text(blogs.WRK_LUA)
