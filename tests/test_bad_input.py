@@ -5,7 +5,6 @@ a stray Flask-Login cookie changes nothing; forms work in a host that turned CSR
 import io
 import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import PASSWORD, TEST_CONFIG, csrf_token
 from tests.smtp import free_port
-from tests.test_scale_out import DEMO, GUNICORN, wait_until_up
+from tests.test_scale_out import demo_server
 from tests.test_web import assert_leaks_nothing
 
 #: Form pages anyone can post to (the per-address limits read the body before the form).
@@ -132,21 +131,8 @@ def gunicorn_demo(database_url: str, ratelimit_storage_uri: str) -> Iterator[int
         "FLASK_GATEHOUSE_RATELIMIT_STORAGE_URI": ratelimit_storage_uri,
         "FLASK_GATEHOUSE_BASE_URL": "https://gatehouse.test",
     }
-    process = subprocess.Popen(
-        [str(GUNICORN), "-w", "1", "-b", f"127.0.0.1:{port}", "blog:create_app()"],
-        cwd=DEMO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until_up(port, process)
+    with demo_server(port, env, "-w", "1"):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
 
 
 def raw_status(port: int, request: bytes) -> int:

@@ -8,7 +8,6 @@ Every test here uses the database storage on the run's database (SQLite, or Post
 import os
 import re
 import socket
-import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,9 +28,9 @@ from flask_gatehouse.models import RateLimitCounter, RateLimitEntry
 from flask_gatehouse.services import users
 from flask_gatehouse.services.counters import DatabaseStorage
 from tests.conftest import PASSWORD, TEST_CONFIG, login, minimal_host
-from tests.smtp import Mailbox, SMTPServer, free_port
-from tests.test_recovery import WRONG, ask_for_reset, reset_link, set_new_password
-from tests.test_scale_out import DEMO, GUNICORN, browser, post_form, wait_until_up
+from tests.smtp import SMTPServer, free_port
+from tests.test_recovery import WRONG
+from tests.test_scale_out import browser, demo_server, post_form
 
 T = TypeVar("T")
 
@@ -146,21 +145,6 @@ def stored_keys(app: Flask) -> list[str]:
     return [*counters, *entries]
 
 
-def test_a_reset_clears_the_lockout_inside_its_own_writes(
-    app: Flask, user: Any, mailbox: Mailbox
-) -> None:
-    """Resetting the password clears the lockout after the reset has written (links voided,
-    sessions ended). On SQLite that request holds the only write lock: a counter transaction
-    of its own would wait for it and fail."""
-    attacker, owner = app.test_client(), app.test_client()
-    for _ in range(5):
-        assert login(attacker, user.email, WRONG).status_code == 400
-    assert login(owner, user.email).status_code == 429
-    ask_for_reset(owner, user.email)
-    assert set_new_password(owner, reset_link(mailbox)).status_code == 302
-    assert login(owner, user.email, "a completely different passphrase").status_code == 302
-
-
 def test_lost_counter_tables_answer_503(app: Flask, user: Any) -> None:
     with app.app_context():
         RateLimitEntry.__table__.drop(db.engine)
@@ -213,19 +197,9 @@ def two_workers(database_url: str, smtp_port: int, log: Path) -> Iterator[int]:
         "FLASK_MAIL_PORT": str(smtp_port),
         "FLASK_GATEHOUSE_SIGNUP_ATTEMPT_LIMIT": "3 per minute",
     }
-    command = [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "blog:create_app()"]
-    command += ["--access-logfile", str(log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s"]
-    process = subprocess.Popen(
-        command, cwd=DEMO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        wait_until_up(port, process)
+    log_options = ["--access-logfile", str(log), "--access-logformat", "%(p)s %(m)s %(U)s %(s)s"]
+    with demo_server(port, env, "-w", "2", *log_options):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
 
 
 def workers_that_answered(log: Path, method: str, path: str, status: int) -> set[str]:

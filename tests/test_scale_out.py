@@ -4,6 +4,7 @@ Always PostgreSQL and Redis, whatever the suite's --database-url: this test is a
 the two share. Both run on every machine of this project (see README).
 """
 
+import contextlib
 import os
 import re
 import socket
@@ -14,6 +15,7 @@ import time
 import urllib.error
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from urllib.parse import urlencode
@@ -33,7 +35,7 @@ from flask import Flask
 from flask_gatehouse import User, state
 from flask_gatehouse.services import throttle  # noqa: F401
 from tests.conftest import PASSWORD, TEST_CONFIG
-from tests.smtp import Mailbox, SMTPServer
+from tests.smtp import Mailbox, SMTPServer, free_port
 
 PG_URL = os.environ.get(
     "GATEHOUSE_SCALE_OUT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test"
@@ -41,12 +43,6 @@ PG_URL = os.environ.get(
 REDIS_URL = os.environ.get("GATEHOUSE_SCALE_OUT_REDIS_URL", "redis://127.0.0.1:6379/0")
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "blog"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -60,6 +56,26 @@ def wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.1)
     pytest.fail(f"app server on port {port} did not start")
+
+
+@contextmanager
+def demo_server(port: int, env: dict[str, str], *options: str) -> Iterator[None]:
+    """The demo under gunicorn on ``port`` (``options`` such as ``-w 2``), until exit."""
+    process = subprocess.Popen(
+        [str(GUNICORN), *options, "-b", f"127.0.0.1:{port}", "blog:create_app()"],
+        cwd=DEMO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_up(port, process)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -98,26 +114,10 @@ def running_servers(shared_app: Flask, smtp_server: SMTPServer) -> Iterator[list
         "FLASK_MAIL_PORT": str(smtp_server.port),
     }
     ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [str(GUNICORN), "-w", "2", "-b", f"127.0.0.1:{port}", "blog:create_app()"],
-            cwd=DEMO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for port in ports
-    ]
-    try:
-        for port, process in zip(ports, processes, strict=True):
-            wait_until_up(port, process)
+    with contextlib.ExitStack() as servers:
+        for port in ports:
+            servers.enter_context(demo_server(port, env, "-w", "2"))
         yield [f"http://127.0.0.1:{port}" for port in ports]
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
-            process.stderr.close()
 
 
 @pytest.fixture
