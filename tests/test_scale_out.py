@@ -34,12 +34,10 @@ from flask import Flask
 
 from flask_gatehouse import User, state
 from flask_gatehouse.services import throttle  # noqa: F401
-from tests.conftest import PASSWORD, TEST_CONFIG
+from tests.conftest import PASSWORD, SCALE_OUT_DATABASE_URL, TEST_CONFIG
 from tests.smtp import Mailbox, SMTPServer, free_port
 
-PG_URL = os.environ.get(
-    "GATEHOUSE_SCALE_OUT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test"
-)
+PG_URL = SCALE_OUT_DATABASE_URL
 REDIS_URL = os.environ.get("GATEHOUSE_SCALE_OUT_REDIS_URL", "redis://127.0.0.1:6379/0")
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "blog"
 GUNICORN = Path(sys.executable).parent / "gunicorn"
