@@ -6,8 +6,8 @@ instead of fields, JSON of the wrong shape or types, JSON nested past the parser
 bytes under odd content types. Every GET endpoint gets random query strings. Each request may
 also carry hostile headers (Host, Content-Type, Accept, cookies, X-Forwarded-For, User-Agent,
 a lying Content-Length), and goes out as a stranger, as a signed-in user and in the middle of
-a pending sign-in (/login/new-password), with the visitor's real CSRF token most of the time
-so that the forms' validators and flows run, not only the CSRF check.
+a pending sign-in (/login/new-password, /login/two-factor), with the visitor's real CSRF
+token most of the time so that the forms' validators and flows run, not only the CSRF check.
 
 The generator is seeded: the same requests on every run. GATEHOUSE_FUZZ_SEED picks other
 ones, GATEHOUSE_FUZZ_ROUNDS sends more. The app runs with TESTING, so an exception reaches the
@@ -24,6 +24,7 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import quote_from_bytes
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import EnvironBuilder, FlaskClient
@@ -39,7 +40,16 @@ SEED = int(os.environ.get("GATEHOUSE_FUZZ_SEED", "10"))
 ROUNDS = int(os.environ.get("GATEHOUSE_FUZZ_ROUNDS", "1"))
 
 #: Every field name Gatehouse's forms read, and some they don't.
-FIELDS = ["csrf_token", "email", "username", "password", "current_password", "remember", "next"]
+FIELDS = [
+    "csrf_token",
+    "email",
+    "username",
+    "password",
+    "current_password",
+    "remember",
+    "next",
+    "code",
+]
 HOSTILE_TEXT = [
     "",
     " ",
@@ -62,6 +72,10 @@ HOSTILE_TEXT = [
     "true",
     PASSWORD,
     "a fresh passphrase for the fuzzer",
+    "123456",
+    " 12 34 56 ",
+    "abcd-efgh-jkmn",
+    "OIL0-oil1-----",
     "a" * 5000,
 ]
 NEXT_URLS = ["//evil.test", "/\\evil.test", "\\\\evil.test", "javascript:alert(1)", "/blogs", "/"]
@@ -144,7 +158,7 @@ class Visitors:
     """A stranger, a signed-in user and a pending sign-in, made again when a request may
     have ended them (signed out, account deleted, new password chosen)."""
 
-    KINDS = ("stranger", "signed_in", "pending")
+    KINDS = ("stranger", "signed_in", "pending", "two_factor")
 
     def __init__(self, app: Flask, user_factory: Callable[..., Account]) -> None:
         self.app = app
@@ -160,7 +174,11 @@ class Visitors:
         return found
 
     def _unchanged(self, visitor: Visitor) -> bool:
-        page = {"signed_in": "/account", "pending": "/login/new-password"}.get(visitor.kind)
+        page = {
+            "signed_in": "/account",
+            "pending": "/login/new-password",
+            "two_factor": "/login/two-factor",
+        }.get(visitor.kind)
         if page is None:
             return True
         client = self.app.test_client(use_cookies=False)
@@ -196,6 +214,21 @@ class Visitors:
         response = login(client, self._account(temporary=True).email)
         assert response.headers["Location"] == "/login/new-password"
         return self._visitor("pending", client, "/login/new-password")
+
+    def _two_factor(self) -> Visitor:
+        """A pending sign-in waiting for the code of an account that enrolled an app."""
+        client = self.app.test_client()
+        account = self._account()
+        assert login(client, account.email).status_code == 302
+        page = client.get("/account/two-factor")
+        key = re.search(r'class="totp-key">([A-Z2-7 ]+)<', page.text)
+        assert key
+        code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
+        form = {"csrf_token": csrf_token(page), "code": code}
+        assert client.post("/account/two-factor", data=form).status_code == 200
+        client.post("/logout", data={"csrf_token": csrf_token(client.get("/logout"))})
+        assert login(client, account.email).headers["Location"] == "/login/two-factor"
+        return self._visitor("two_factor", client, "/login/two-factor")
 
 
 class Fuzzer:

@@ -315,6 +315,26 @@ def test_imported_accounts_migration_keeps_every_row_both_ways(empty_db: Flask) 
         assert _all_rows() == before
 
 
+def test_two_factor_migration_keeps_every_row_both_ways(empty_db: Flask) -> None:
+    """gatehouse_0008 adds its tables and a counter on pending sign-ins (0 for the ones in
+    progress) without rebuilding any table; a downgrade drops only what it added."""
+    with empty_db.app_context():
+        upgrade(revision="gatehouse_0007")
+        with db.engine.begin() as connection:
+            _add_account_with_history(connection, "alice@example.com")
+        before = _all_rows()
+        upgrade(revision="gatehouse_0008")
+        after = _all_rows()
+        pending = after.pop("gatehouse_pending_logins")
+        assert [row[:-1] for row in pending] == before["gatehouse_pending_logins"]
+        assert [row.code_attempts for row in pending] == [0]
+        assert after == {k: v for k, v in before.items() if k != "gatehouse_pending_logins"}
+        assert {"gatehouse_totp_factors", "gatehouse_recovery_codes"} <= tables()
+        downgrade(revision="gatehouse_0007")
+        assert _all_rows() == before
+        assert not {"gatehouse_totp_factors", "gatehouse_recovery_codes"} & tables()
+
+
 def test_upgrade_from_0003_keeps_every_row(empty_db: Flask) -> None:
     with empty_db.app_context():
         upgrade(revision="gatehouse_0003")

@@ -3,7 +3,16 @@
 from flask import Blueprint
 
 from . import errors
-from .views import auth, confirmation, health, mailbox, password_reset, profile, settings
+from .views import (
+    auth,
+    confirmation,
+    health,
+    mailbox,
+    password_reset,
+    profile,
+    settings,
+    two_factor,
+)
 
 blueprint = Blueprint(
     "gatehouse",
@@ -17,6 +26,9 @@ blueprint.add_url_rule("/register", view_func=auth.register, methods=["GET", "PO
 blueprint.add_url_rule("/login", view_func=auth.login, methods=["GET", "POST"])
 blueprint.add_url_rule(
     "/login/new-password", view_func=auth.login_new_password, methods=["GET", "POST"]
+)
+blueprint.add_url_rule(
+    "/login/two-factor", view_func=auth.login_two_factor, methods=["GET", "POST"]
 )
 blueprint.add_url_rule("/logout", view_func=auth.logout, methods=["GET", "POST"])
 blueprint.add_url_rule(
@@ -49,6 +61,20 @@ blueprint.add_url_rule(
     "/account/delete", view_func=settings.delete_account, methods=["GET", "POST"]
 )
 blueprint.add_url_rule("/account/data", view_func=settings.download_data)
+blueprint.add_url_rule(
+    "/account/two-factor",
+    view_func=two_factor.two_factor_page,
+    endpoint="two_factor",
+    methods=["GET", "POST"],
+)
+blueprint.add_url_rule(
+    "/account/two-factor/disable", view_func=two_factor.disable_two_factor, methods=["POST"]
+)
+blueprint.add_url_rule(
+    "/account/two-factor/recovery-codes",
+    view_func=two_factor.regenerate_recovery_codes,
+    methods=["POST"],
+)
 # Ids are 32-bit integers in the database (PostgreSQL's INTEGER): a larger one is no page,
 # rather than a number the database refuses.
 blueprint.add_url_rule(

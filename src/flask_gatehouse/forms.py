@@ -28,6 +28,7 @@ from .services.passwords import password_problems, password_rules
 __all__ = [
     "ChangeEmailForm",
     "ChangePasswordForm",
+    "CodeForm",
     "ConfirmForm",
     "CurrentPasswordForm",
     "EmailRequestForm",
@@ -166,6 +167,12 @@ class LoginForm(_TypedEmailForm):
 
 class ConfirmForm(GatehouseForm):
     """A button-only form (logout, revoke): its CSRF token is the whole point."""
+
+
+class CodeForm(GatehouseForm):
+    """A code from an authenticator app, or a recovery code (spaces and dashes allowed)."""
+
+    code = StringField("Code", validators=[InputRequired(), Length(max=64)])
 
 
 class EmailRequestForm(_TypedEmailForm):

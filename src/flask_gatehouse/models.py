@@ -8,6 +8,7 @@ and Alembic sees every table.
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -202,9 +203,54 @@ class PendingLogin(Model):
     next_url: Mapped[str | None] = mapped_column(String(2048))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Second-factor codes tried on this sign-in; it is discarded after the fifth wrong one.
+    code_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def __repr__(self) -> str:
         return f"<PendingLogin {self.id} of user {self.user_id}>"
+
+
+class TotpFactor(Model):
+    """An account's authenticator app (TOTP, RFC 6238): its shared secret, and the last time
+    step a code was accepted for, so that no code is accepted twice.
+
+    The row exists from the start of an enrolment; two-factor is on only once
+    ``confirmed_at`` is set, by the first valid code.
+    """
+
+    __tablename__ = "gatehouse_totp_factors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), unique=True
+    )
+    #: Base32, as authenticator apps take it (20 random bytes).
+    secret: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The 30-second step of the last accepted code (0: none yet); only later steps pass.
+    last_used_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<TotpFactor {self.id} of user {self.user_id}>"
+
+
+class RecoveryCode(Model):
+    """A single-use code that stands in for the authenticator app. Only its HMAC-SHA-256,
+    keyed from the app's SECRET_KEY, is stored."""
+
+    __tablename__ = "gatehouse_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<RecoveryCode {self.id} of user {self.user_id}>"
 
 
 class OutboxMessage(Model):

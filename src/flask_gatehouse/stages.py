@@ -14,6 +14,7 @@ from typing import Protocol
 from flask import current_app
 
 from .models import User
+from .services import totp
 
 
 class Stage(Protocol):
@@ -57,8 +58,20 @@ class PasswordChange:
         return user.password_change_required
 
 
+@dataclass(frozen=True)
+class TwoFactor:
+    """The account has an authenticator app: a code from it (or a recovery code) before a
+    session starts."""
+
+    key: str = "two_factor"
+    page: str | None = "gatehouse.login_two_factor"
+
+    def is_needed(self, user: User) -> bool:
+        return totp.is_enabled(user)
+
+
 #: Every stage, in the order they run.
-STAGES: tuple[Stage, ...] = (EmailConfirmation(), PasswordChange())
+STAGES: tuple[Stage, ...] = (EmailConfirmation(), PasswordChange(), TwoFactor())
 
 
 def next_stage(user: User, *, after: str | None = None) -> Stage | None:

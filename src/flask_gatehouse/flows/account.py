@@ -16,7 +16,7 @@ from ..services.export import account_data
 from ..services.passwords import hash_password
 from ..services.transaction import commit
 from ..services.users import PasswordCheck
-from . import email_change
+from . import email_change, two_factor
 from .signin import sign_out
 
 __all__ = [
@@ -39,10 +39,12 @@ class Overview:
     sessions: list[UserSession]
     current_session_id: int | None
     events: list[Event]
+    two_factor: two_factor.Status
 
 
 def overview(user: User) -> Overview:
     return Overview(
+        two_factor=two_factor.status(user),
         pending_email=email_change.pending(user),
         sessions=sessions.active_for(user),
         current_session_id=sessions.current_id(),

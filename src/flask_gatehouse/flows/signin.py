@@ -7,14 +7,24 @@ into a flood of database writes.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app, session
 from flask_login import logout_user
 
 from .. import stages
 from ..models import PendingLogin, User, UserSession
-from ..services import audit, mail, pending_logins, sessions, throttle, tokens, users
+from ..services import (
+    audit,
+    mail,
+    pending_logins,
+    recovery_codes,
+    sessions,
+    throttle,
+    tokens,
+    totp,
+    users,
+)
 from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
 from ..services.redirects import safe_next
@@ -136,6 +146,72 @@ def change_required_password(password: str) -> SignIn | None:
         next_url=pending.next_url,
         after="password_change",
     )
+
+
+#: Wrong second-factor codes a pending sign-in allows before it is discarded.
+MAX_CODE_ATTEMPTS = 5
+#: A recovery code's notice warns when this many or fewer are left.
+RECOVERY_CODES_LOW = 3
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """How a second-factor code ended: "passed" (``sign_in`` says what next), "wrong" (try
+    again), "discarded" (too many wrong codes: back to the password) or "expired"."""
+
+    outcome: Literal["passed", "wrong", "discarded", "expired"]
+    sign_in: SignIn | None = None
+
+
+def pass_two_factor(code: str) -> CodeCheck:
+    """Complete the two-factor stage with a code from the authenticator app or a recovery
+    code, then go on with the stages after it.
+
+    The attempt is counted before the code is checked, so parallel guesses cannot overrun
+    the limit; the fifth wrong code discards the pending sign-in."""
+    found = _pending()
+    if found is None:
+        return CodeCheck("expired")
+    pending, user = found
+    attempts = pending_logins.count_code_attempt(pending)
+    record = totp.factor(user)
+    passed_by = None
+    if attempts <= MAX_CODE_ATTEMPTS and record is not None and record.confirmed_at is not None:
+        if totp.verify(record, code):
+            passed_by = "authenticator app"
+        elif recovery_codes.use(user, code):
+            passed_by = "recovery code"
+    if passed_by is None:
+        discard = attempts >= MAX_CODE_ATTEMPTS
+        detail = "too many wrong codes" if discard else "wrong code"
+        audit.record("two_factor", "failure", user=user, detail=detail)
+        if discard:
+            pending_logins.finish(pending)
+        commit()
+        return CodeCheck("discarded" if discard else "wrong")
+    if not pending_logins.finish(pending):
+        commit()
+        return CodeCheck("expired")
+    audit.record("two_factor", "success", user=user, detail=passed_by)
+    if passed_by == "recovery code":
+        remaining = recovery_codes.remaining(user)
+        mail.send(
+            "recovery_code_used",
+            to=user.email,
+            username=user.username,
+            remaining=remaining,
+            running_out=remaining <= RECOVERY_CODES_LOW,
+            two_factor_link=mail.link("gatehouse.two_factor"),
+            reset_link=mail.link("gatehouse.forgot_password"),
+        )
+    result = _advance(
+        user,
+        method=pending.method,
+        remember=pending.remember,
+        next_url=pending.next_url,
+        after="two_factor",
+    )
+    return CodeCheck("passed", result)
 
 
 def _start_session(user: User, *, remember: bool) -> None:

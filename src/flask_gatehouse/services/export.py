@@ -1,6 +1,7 @@
 """Everything Gatehouse stores about an account, as JSON-ready data ("download my data").
 
-Secrets are left out: the password hash, and the hashes of session cookies and emailed links.
+Secrets are left out: the password hash, the hashes of session cookies and emailed links, the
+authenticator app's secret and the recovery codes' hashes.
 Those would not tell the owner anything, and a copy of the file must not be a key to the
 account. The export says only whether a password is set.
 """
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..models import Token, User, UserSession, utcnow
-from . import audit
+from . import audit, recovery_codes, totp
 from .database import db
 
 
@@ -27,6 +28,7 @@ def account_data(user: User) -> dict[str, Any]:
         select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id)
     )
     links = session.scalars(select(Token).where(Token.user_id == user.id).order_by(Token.id))
+    factor = totp.factor(user)
     return {
         "exported_at": utcnow().isoformat(),
         "profile": {
@@ -52,6 +54,11 @@ def account_data(user: User) -> dict[str, Any]:
             }
             for record in sessions
         ],
+        "two_factor": {
+            "enabled": factor is not None and factor.confirmed_at is not None,
+            "authenticator_app_added_at": _time(factor.confirmed_at if factor else None),
+            "unused_recovery_codes": recovery_codes.remaining(user),
+        },
         "security_events": [audit.as_dict(event) for event in audit.recent(user=user, limit=None)],
         "email_links": [
             {

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from flask import Response, after_this_request, request
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, select, update
 
 from ..models import PendingLogin, User, utcnow
 from .database import db
@@ -85,3 +85,17 @@ def finish(pending: PendingLogin) -> bool:
         return response
 
     return bool(result.rowcount)
+
+
+def count_code_attempt(pending: PendingLogin) -> int:
+    """Count one more second-factor code tried on ``pending``, before it is checked (so
+    parallel guesses cannot overrun the limit); how many have been tried, this one included.
+    Joins the current transaction."""
+    attempts = db().session.scalar(
+        update(PendingLogin)
+        .where(PendingLogin.id == pending.id)
+        .values(code_attempts=PendingLogin.code_attempts + 1)
+        .returning(PendingLogin.code_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return int(attempts or 0)

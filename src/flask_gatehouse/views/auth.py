@@ -8,6 +8,7 @@ from flask_login import current_user
 from ..access import signed_in_user, signup_limits
 from ..flows import signin, signup
 from ..forms import (
+    CodeForm,
     ConfirmForm,
     LoginForm,
     NewPasswordForm,
@@ -98,6 +99,33 @@ def login_new_password() -> ResponseReturnValue:
         "gatehouse/login_new_password.html", form=form, email=user.email, rules=password_rules()
     )
     return page, status
+
+
+def login_two_factor() -> ResponseReturnValue:
+    """The two-factor stage of a sign-in: no session until a code from the authenticator app
+    or a recovery code; five wrong codes send the browser back to the password."""
+    user = signin.pending_user()
+    if user is None:
+        flash("That sign-in expired. Please sign in again.", "info")
+        return redirect(url_for("gatehouse.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        check = signin.pass_two_factor(form.code.data or "")
+        if check.outcome == "expired":
+            flash("That sign-in expired. Please sign in again.", "info")
+            return redirect(url_for("gatehouse.login"))
+        if check.outcome == "discarded":
+            flash("Too many wrong codes. Please sign in again.", "error")
+            return redirect(url_for("gatehouse.login"))
+        if check.sign_in is not None:
+            if check.sign_in.next_page is not None:
+                return redirect(url_for(check.sign_in.next_page))
+            if check.sign_in.user is None:  # a later stage stopped the sign-in
+                return redirect(url_for("gatehouse.login"))
+            return redirect(check.sign_in.next_url)
+        form.code.errors = ["That code is not right. Try the code your app shows now."]
+    status = 400 if form.is_submitted() else 200
+    return render_template("gatehouse/login_two_factor.html", form=form), status
 
 
 def logout() -> ResponseReturnValue:

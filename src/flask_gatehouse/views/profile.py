@@ -18,6 +18,7 @@ def account_page() -> ResponseReturnValue:
         sessions=found.sessions,
         current_session_id=found.current_session_id,
         events=found.events,
+        two_factor=found.two_factor,
         form=ConfirmForm(),
     )
 
