@@ -316,8 +316,9 @@ def test_imported_accounts_migration_keeps_every_row_both_ways(empty_db: Flask) 
 
 
 def test_two_factor_migration_keeps_every_row_both_ways(empty_db: Flask) -> None:
-    """gatehouse_0008 adds its tables and a counter on pending sign-ins (0 for the ones in
-    progress) without rebuilding any table; a downgrade drops only what it added."""
+    """gatehouse_0008 adds its tables, and a counter and a stage on pending sign-ins (0 and
+    the password change for the ones in progress) without rebuilding any table; a downgrade
+    drops only what it added."""
     with empty_db.app_context():
         upgrade(revision="gatehouse_0007")
         with db.engine.begin() as connection:
@@ -326,8 +327,9 @@ def test_two_factor_migration_keeps_every_row_both_ways(empty_db: Flask) -> None
         upgrade(revision="gatehouse_0008")
         after = _all_rows()
         pending = after.pop("gatehouse_pending_logins")
-        assert [row[:-1] for row in pending] == before["gatehouse_pending_logins"]
-        assert [row.code_attempts for row in pending] == [0]
+        assert [row[:-2] for row in pending] == before["gatehouse_pending_logins"]
+        # Before 0008 the password change was the only stage with a page.
+        assert [(row.code_attempts, row.stage) for row in pending] == [(0, "password_change")]
         assert after == {k: v for k, v in before.items() if k != "gatehouse_pending_logins"}
         assert {"gatehouse_totp_factors", "gatehouse_recovery_codes"} <= tables()
         downgrade(revision="gatehouse_0007")

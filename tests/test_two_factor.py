@@ -23,7 +23,7 @@ from werkzeug.test import TestResponse
 
 from flask_gatehouse.models import Event
 from flask_gatehouse.services import audit
-from tests.conftest import Account, all_mail_sent, csrf_token, login, logout
+from tests.conftest import PASSWORD, Account, all_mail_sent, csrf_token, login, logout
 from tests.smtp import Mailbox, text
 
 STEP = timedelta(seconds=30)
@@ -219,6 +219,46 @@ def test_a_sign_in_keeps_its_next_page(
     client, secret, _ = enrolled
     assert login(client, user.email, next="/account").headers["Location"] == "/login/two-factor"
     assert send_code(client, code_at(secret)).headers["Location"] == "/account"
+
+
+def test_another_stage_page_cannot_complete_the_sign_in(
+    app: Flask, enrolled: tuple[FlaskClient, str, list[str]], user: Account
+) -> None:
+    """A pending sign-in is completed only by the page of the stage it waits at: choosing a
+    "new password" at /login/new-password must not skip the code."""
+    client, _, _ = enrolled
+    password_passed(client, user)
+    token = csrf_token(client.get("/login/two-factor"))
+    answer = client.post(
+        "/login/new-password", data={"csrf_token": token, "password": "a password to skip it"}
+    )
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/login"
+    assert not signed_in(client)
+    assert login(app.test_client(), user.email, "a password to skip it").status_code == 400
+
+
+def test_the_second_factor_comes_before_a_required_password_change(
+    app: Flask, enrolled: tuple[FlaskClient, str, list[str]], user: Account
+) -> None:
+    """A temporary password alone changes nothing: the code first, then the new password."""
+    client, secret, _ = enrolled
+    result = app.test_cli_runner().invoke(
+        args=["gatehouse", "set-password", user.email, "--temporary", "--password", PASSWORD]
+    )
+    assert result.exit_code == 0, result.output
+    password_passed(client, user)
+    assert client.get("/login/new-password").status_code == 302  # not before the code
+    assert send_code(client, code_at(secret)).headers["Location"] == "/login/new-password"
+    assert not signed_in(client)
+    page = client.get("/login/new-password")
+    chosen = client.post(
+        "/login/new-password",
+        data={"csrf_token": csrf_token(page), "password": "a fresh passphrase for alice"},
+    )
+    assert chosen.headers["Location"] == "/blogs"
+    assert signed_in(client)
+    assert all_mail_sent()  # while the clock still stands where the mail is due
 
 
 @pytest.mark.parametrize("offset", [-1, 0, 1])

@@ -198,6 +198,9 @@ class PendingLogin(Model):
     )
     #: The first factor that proved the identity ("password").
     method: Mapped[str] = mapped_column(String(20))
+    #: The stage (``stages.Stage.key``) it waits at: only that stage's page completes it, so
+    #: no page can skip the stages before its own (a second factor before a password change).
+    stage: Mapped[str] = mapped_column(String(32), server_default="password_change")
     remember: Mapped[bool] = mapped_column(Boolean, server_default=false())
     #: Where the browser goes once signed in (already checked by ``redirects.safe_next``).
     next_url: Mapped[str | None] = mapped_column(String(2048))

@@ -71,7 +71,9 @@ class TwoFactor:
 
 
 #: Every stage, in the order they run.
-STAGES: tuple[Stage, ...] = (EmailConfirmation(), PasswordChange(), TwoFactor())
+#: The second factor comes before the password change: nothing about the account changes until
+#: the sign-in is proved in full.
+STAGES: tuple[Stage, ...] = (EmailConfirmation(), TwoFactor(), PasswordChange())
 
 
 def next_stage(user: User, *, after: str | None = None) -> Stage | None:

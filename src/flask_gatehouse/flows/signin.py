@@ -108,23 +108,26 @@ def _advance(
         commit()
         return SignIn()
     if stage is not None and stage.page is not None:
-        pending_logins.start(user, method=method, remember=remember, next_url=safe_next(next_url))
+        pending_logins.start(
+            user, stage=stage.key, method=method, remember=remember, next_url=safe_next(next_url)
+        )
         commit()
         return SignIn(next_page=stage.page)
     _start_session(user, remember=remember)
     return SignIn(user=user, next_url=landing_url(next_url))
 
 
-def _pending() -> tuple[PendingLogin, User] | None:
-    """This browser's live pending sign-in and its account, if any."""
-    pending = pending_logins.current()
+def _pending(stage: str) -> tuple[PendingLogin, User] | None:
+    """This browser's live pending sign-in waiting at ``stage``, and its account, if any."""
+    pending = pending_logins.current(stage)
     user = users.find_by_id(pending.user_id) if pending is not None else None
     return None if pending is None or user is None else (pending, user)
 
 
-def pending_user() -> User | None:
-    """The account of this browser's pending sign-in (for a stage's page), if any."""
-    found = _pending()
+def pending_user(stage: str) -> User | None:
+    """The account of this browser's pending sign-in waiting at ``stage`` (for that stage's
+    page), if any."""
+    found = _pending(stage)
     return found[1] if found is not None else None
 
 
@@ -133,7 +136,7 @@ def change_required_password(password: str) -> SignIn | None:
     policy), then go on with the stages after it; None when the pending sign-in expired or
     was used meanwhile."""
     password_hash = hash_password(password)  # before the transaction takes any lock
-    found = _pending()
+    found = _pending("password_change")
     if found is None or not pending_logins.finish(found[0]):
         commit()
         return None
@@ -169,7 +172,7 @@ def pass_two_factor(code: str) -> CodeCheck:
 
     The attempt is counted before the code is checked, so parallel guesses cannot overrun
     the limit; the fifth wrong code discards the pending sign-in."""
-    found = _pending()
+    found = _pending("two_factor")
     if found is None:
         return CodeCheck("expired")
     pending, user = found

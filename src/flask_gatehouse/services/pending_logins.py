@@ -22,9 +22,9 @@ _COOKIE = "gatehouse_pending_login"
 _MAX_TOKEN_LENGTH = 64
 
 
-def start(user: User, *, method: str, remember: bool, next_url: str | None) -> None:
-    """Hold ``user``'s sign-in for its next stage and bind it to this browser (the user's
-    expired pending sign-ins are deleted on the way). Joins the current transaction."""
+def start(user: User, *, stage: str, method: str, remember: bool, next_url: str | None) -> None:
+    """Hold ``user``'s sign-in at ``stage`` and bind it to this browser (the user's expired
+    pending sign-ins are deleted on the way). Joins the current transaction."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session = db().session
@@ -35,6 +35,7 @@ def start(user: User, *, method: str, remember: bool, next_url: str | None) -> N
         PendingLogin(
             token_hash=digest(token),
             user_id=user.id,
+            stage=stage,
             method=method,
             remember=remember,
             next_url=next_url,
@@ -51,14 +52,16 @@ def start(user: User, *, method: str, remember: bool, next_url: str | None) -> N
         return response
 
 
-def current() -> PendingLogin | None:
-    """This browser's live pending sign-in, if any."""
+def current(stage: str) -> PendingLogin | None:
+    """This browser's live pending sign-in waiting at ``stage``, if any."""
     token = request.cookies.get(host_cookie(_COOKIE))
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         return None
     found: PendingLogin | None = db().session.scalar(
         select(PendingLogin).where(
-            PendingLogin.token_hash == digest(token), PendingLogin.expires_at > utcnow()
+            PendingLogin.token_hash == digest(token),
+            PendingLogin.stage == stage,
+            PendingLogin.expires_at > utcnow(),
         )
     )
     return found

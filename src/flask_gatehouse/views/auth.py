@@ -80,7 +80,7 @@ def login() -> ResponseReturnValue:
 
 def login_new_password() -> ResponseReturnValue:
     """The password-change stage of a sign-in: no session until a new password is chosen."""
-    user = signin.pending_user()
+    user = signin.pending_user("password_change")
     if user is None:
         flash("That sign-in expired. Please sign in again.", "info")
         return redirect(url_for("gatehouse.login"))
@@ -104,7 +104,7 @@ def login_new_password() -> ResponseReturnValue:
 def login_two_factor() -> ResponseReturnValue:
     """The two-factor stage of a sign-in: no session until a code from the authenticator app
     or a recovery code; five wrong codes send the browser back to the password."""
-    user = signin.pending_user()
+    user = signin.pending_user("two_factor")
     if user is None:
         flash("That sign-in expired. Please sign in again.", "info")
         return redirect(url_for("gatehouse.login"))

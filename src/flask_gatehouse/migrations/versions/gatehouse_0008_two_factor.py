@@ -64,9 +64,16 @@ def upgrade() -> None:
         "gatehouse_pending_logins",
         sa.Column("code_attempts", sa.Integer(), server_default="0", nullable=False),
     )
+    # The stage a pending sign-in waits at: its page alone may complete it. Rows made before
+    # were all waiting for a password change, the one stage with a page then.
+    op.add_column(
+        "gatehouse_pending_logins",
+        sa.Column("stage", sa.String(length=32), server_default="password_change", nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("gatehouse_pending_logins", "stage")
     op.drop_column("gatehouse_pending_logins", "code_attempts")
     op.drop_index(
         op.f("ix_gatehouse_recovery_codes_user_id"), table_name="gatehouse_recovery_codes"
