@@ -65,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     #: IP and per address; each page has its own counters.
     "GATEHOUSE_EMAIL_REQUEST_IP_LIMIT": "10 per hour",
     "GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT": "3 per hour",
-    #: Password, email and deletion forms submitted per signed-in account.
+    #: Password, email, deletion and two-factor forms submitted per signed-in account.
     "GATEHOUSE_ACCOUNT_CHANGE_LIMIT": "10 per hour",
     #: The site's public URL (scheme, host, port): every link in an email starts with it, never
     #: with the request's Host header. Required.
