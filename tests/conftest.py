@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -93,6 +94,28 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             redis.Redis.from_url(storage).ping()
         except redis.RedisError as error:
             pytest.exit(f"--ratelimit-storage-uri {storage} is unreachable: {error}", returncode=1)
+
+
+#: Every connection pool a test connected through, until it is garbage.
+_pools: "weakref.WeakSet[sa.pool.Pool]" = weakref.WeakSet()
+
+
+@sa.event.listens_for(sa.engine.Engine, "engine_connect")
+def _remember_pool(connection: sa.Connection) -> None:
+    _pools.add(connection.engine.pool)
+
+
+@pytest.fixture(autouse=True)
+def _close_idle_connections() -> Iterator[None]:
+    """After each test, close the idle connections of every pool it used. An app a test built
+    and dropped without disposing its engine holds them until the garbage collector runs,
+    which may be during any later test: psycopg then warns that an open connection was
+    deleted, and that warning (an error here) would fail whichever test it lands in."""
+    yield
+    for pool in list(_pools):
+        # Not an in-memory SQLite database's one connection (StaticPool): it is the database.
+        if isinstance(pool, sa.pool.QueuePool):
+            pool.dispose()
 
 
 @pytest.fixture(scope="session")
