@@ -72,9 +72,7 @@ def remind_to_confirm(user: User) -> None:
     """The right password for an address still waiting for its confirmation: mail a fresh
     link, unless the address had its share of mail (GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT).
     Joins the sign-in's transaction."""
-    limit = current_app.config["GATEHOUSE_EMAIL_REQUEST_ADDRESS_LIMIT"]
-    key = throttle.identifier_key(user.email)
-    if throttle.take(limit, "confirmation", "address", key) is None:
+    if throttle.count_for_address("confirmation", user.email):
         # Earlier links keep working: the owner may well open the first mail after all.
         _send_confirmation(user, void_earlier=False)
 

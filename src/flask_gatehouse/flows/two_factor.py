@@ -55,11 +55,7 @@ def confirm_enrolment(user: User, code: str) -> list[str] | None:
         audit.record("two_factor_enabled", "failure", user=user, detail="wrong code")
         commit()
         return None
-    codes = recovery_codes.generate(user)
-    audit.record("two_factor_enabled", "success", user=user)
-    _notify(user, "two_factor_enabled")
-    commit()
-    return codes
+    return _new_recovery_codes(user, "two_factor_enabled")
 
 
 def disable(user: User) -> bool:
@@ -78,9 +74,14 @@ def regenerate_recovery_codes(user: User) -> list[str] | None:
     is off."""
     if not totp.is_enabled(user):
         return None
+    return _new_recovery_codes(user, "recovery_codes_regenerated")
+
+
+def _new_recovery_codes(user: User, event: str) -> list[str]:
+    """A new set of codes (voiding the old), the ``event`` audited and mailed; commits."""
     codes = recovery_codes.generate(user)
-    audit.record("recovery_codes_regenerated", "success", user=user)
-    _notify(user, "recovery_codes_regenerated")
+    audit.record(event, "success", user=user)
+    _notify(user, event)
     commit()
     return codes
 

@@ -290,10 +290,10 @@ def count_accepted(action: str, address_key: str) -> None:
     config = current_app.config
     ip_limit, address_limit = _ACCEPTED_LIMITS[action]
     counters = [
-        (tier, (action, kind, key))
-        for spec, kind, key in (
-            (config[ip_limit], "ip", get_remote_address()),
-            (config[address_limit], "address", identifier_key(address_key)),
+        (tier, ids)
+        for spec, ids in (
+            (config[ip_limit], (action, "ip", get_remote_address())),
+            (config[address_limit], _address_ids(action, address_key)),
         )
         for tier in _tiers(spec)
     ]
@@ -309,14 +309,20 @@ def count_accepted(action: str, address_key: str) -> None:
         strategy.hit(tier, _QUOTA_NAMESPACE, *ids)
 
 
-def take(spec: str, *key: str) -> int | None:
-    """Count one action for ``key`` against every tier of the limit ``spec`` (e.g. mail sent
-    to one address); the seconds to wait instead when a tier is full."""
+def count_for_address(action: str, address_key: str) -> bool:
+    """Count one more mail of ``action`` to the address on the counter of its per-address
+    limit (the one ``count_accepted`` counts on); False, when that limit is full."""
+    _, address_limit = _ACCEPTED_LIMITS[action]
+    ids = _address_ids(action, address_key)
     strategy = _strategy()
-    for tier in _tiers(spec):
-        if not strategy.hit(tier, _QUOTA_NAMESPACE, *key):
-            return _wait([strategy.get_window_stats(tier, _QUOTA_NAMESPACE, *key)])
-    return None
+    return all(
+        strategy.hit(tier, _QUOTA_NAMESPACE, *ids)
+        for tier in _tiers(current_app.config[address_limit])
+    )
+
+
+def _address_ids(action: str, address_key: str) -> tuple[str, str, str]:
+    return (action, "address", identifier_key(address_key))
 
 
 def first_refusal(typed_key: str) -> bool:
