@@ -111,6 +111,24 @@ def revoke_sessions(email: str) -> None:
     click.echo(f"Ended {count} session{'s' if count != 1 else ''} of {address}.")
 
 
+@cli.group("two-factor")
+def two_factor() -> None:
+    """Two-factor authentication of an account."""
+
+
+@two_factor.command("reset")
+@click.argument("email")
+def reset_two_factor(email: str) -> None:
+    """Switch two-factor off for an owner who lost the app and the recovery codes; they
+    are told by email."""
+    user = _user(email)
+    address = user.email
+    if admin.reset_two_factor(user):
+        click.echo(f"Two-factor authentication is off for {address}; they were told by email.")
+    else:
+        click.echo(f"Two-factor authentication was not on for {address}.")
+
+
 @cli.command("import-tutorial")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(

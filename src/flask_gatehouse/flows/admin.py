@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .. import state
 from ..models import OutboxMessage, User
-from ..services import audit, outbox, sessions, users
+from ..services import audit, mail, outbox, recovery_codes, sessions, totp, users
 from ..services.passwords import hash_password
 from ..services.transaction import commit
 from ..services.tutorial import ImportReport, import_tutorial_db
@@ -41,6 +41,25 @@ def revoke_sessions(user: User) -> int:
     audit.record("session_revoked", "success", user=user, detail=f"{count} sessions, by CLI")
     commit()
     return count
+
+
+def reset_two_factor(user: User) -> bool:
+    """Switch two-factor off for an owner who lost both the app and the recovery codes;
+    False (no event, no mail) when it was off. The owner is mailed: an operator talked
+    into this by someone else leaves the account guarded by the password alone."""
+    enabled = totp.remove(user)
+    recovery_codes.remove(user)
+    if enabled:
+        # Trusted browsers: revoke the account's here, so none skips the code once it is back on.
+        audit.record("two_factor_reset", "success", user=user, detail="by operator")
+        mail.send(
+            "two_factor_reset",
+            to=user.email,
+            username=user.username,
+            reset_link=mail.link("gatehouse.forgot_password"),
+        )
+    commit()
+    return enabled
 
 
 def import_tutorial(path: Path, *, trust_emails: bool) -> ImportReport:
