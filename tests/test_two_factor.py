@@ -323,7 +323,7 @@ def test_five_wrong_codes_discard_the_sign_in(
     assert client.get("/login/two-factor").headers["Location"] == "/login"
     assert not signed_in(client)
     details = [e.detail for e in events(app, "two_factor")]
-    assert details == ["too many wrong codes"] + ["wrong code"] * 4
+    assert details == ["sign-in discarded"] + ["wrong code"] * 5
     # The password again opens a new pending sign-in with five more tries.
     password_passed(client, user)
     assert send_code(client, code_at(secret)).status_code == 302

@@ -30,6 +30,12 @@ blueprint.add_url_rule(
 blueprint.add_url_rule(
     "/login/two-factor", view_func=auth.login_two_factor, methods=["GET", "POST"]
 )
+blueprint.add_url_rule(
+    "/login/two-factor/setup", view_func=auth.login_two_factor_setup, methods=["GET", "POST"]
+)
+blueprint.add_url_rule(
+    "/login/two-factor/later", view_func=auth.postpone_two_factor, methods=["POST"]
+)
 blueprint.add_url_rule("/logout", view_func=auth.logout, methods=["GET", "POST"])
 blueprint.add_url_rule(
     "/confirm/<token>", view_func=confirmation.confirm_email, methods=["GET", "POST"]
@@ -80,6 +86,11 @@ blueprint.add_url_rule(
 blueprint.add_url_rule(
     "/account/sessions/<int(max=2147483647):session_id>/revoke",
     view_func=profile.revoke_session,
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/account/trusted-browsers/<int(max=2147483647):browser_id>/revoke",
+    view_func=profile.forget_trusted_browser,
     methods=["POST"],
 )
 blueprint.add_url_rule(

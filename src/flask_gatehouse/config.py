@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     #: Login attempts per account (or per known device of it) before it locks, tier by tier:
     #: 5 in 5 minutes, then backoff, and a hard stop at 20 a day (NIST 800-63B 3.2.2).
     "GATEHOUSE_LOCKOUT_LIMITS": "5 per 5 minutes; 10 per hour; 20 per day",
+    #: Wrong second-factor codes per account (or per known device of it), wherever they are
+    #: typed (sign-in, re-authentication, password reset), before its second step locks and
+    #: the owner is mailed. A pending sign-in also ends after 5 wrong codes.
+    "GATEHOUSE_TWO_FACTOR_LOCKOUT_LIMITS": "10 per hour",
     #: Sign-ups (accepted forms) per client IP and per email address.
     "GATEHOUSE_SIGNUP_IP_LIMIT": "10 per hour",
     "GATEHOUSE_SIGNUP_EMAIL_LIMIT": "3 per hour",
@@ -82,6 +86,14 @@ DEFAULTS: dict[str, Any] = {
     "GATEHOUSE_REAUTHENTICATE_AFTER": timedelta(minutes=15),
     #: Mail a "new sign-in" notice when an account signs in from a browser it never used.
     "GATEHOUSE_NOTIFY_NEW_DEVICE": True,
+    #: How long "trust this browser" on the two-factor sign-in page spares that browser the
+    #: code (docs/two-factor.md).
+    "GATEHOUSE_TWO_FACTOR_TRUST_DURATION": timedelta(days=30),
+    #: Who must use two-factor authentication: "off", "all", or a callable taking the user and
+    #: answering True for those who must. They enrol while signing in.
+    "GATEHOUSE_MFA_REQUIRED": "off",
+    #: How long after they are first asked such users may still postpone enrolling (0: never).
+    "GATEHOUSE_MFA_GRACE": timedelta(days=7),
     #: Sender of Gatehouse's mail (Flask-Mailman's MAIL_* keys configure the SMTP server).
     "GATEHOUSE_MAIL_SENDER": "no-reply@localhost",
     #: Attempts per message before it is given up (and logged as lost), and the wait before the

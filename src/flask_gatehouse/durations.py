@@ -4,8 +4,8 @@
 a number (``FLASK_GATEHOUSE_RESET_MAX_AGE=300``) or a string (``=PT5M``), never a timedelta.
 ``Gatehouse.init_app`` turns every duration key (those whose default in ``config.py`` is a
 timedelta) into one, so the code reading them at request time sees one type, and refuses
-anything else (and durations of zero or less) at start-up rather than failing at the first
-request that reads it.
+anything else (and durations of zero or less, where zero makes no sense) at start-up rather
+than failing at the first request that reads it.
 
 ISO 8601 durations are parsed by isodate: it answers calendar durations (years, months) with
 its own ``Duration`` type instead of guessing their length (aniso8601 silently takes a month
@@ -23,6 +23,9 @@ from .config import DEFAULTS
 
 #: The keys whose value is a duration: those Gatehouse gives a timedelta default.
 KEYS = tuple(key for key, value in DEFAULTS.items() if isinstance(value, timedelta))
+
+#: Durations where zero means "none" (no grace period to postpone a required enrolment).
+MAY_BE_ZERO = frozenset({"GATEHOUSE_MFA_GRACE"})
 
 _ACCEPTED = (
     'a number of seconds (300), an ISO 8601 duration ("PT5M", "PT1H30M", "P30D") '
@@ -53,7 +56,9 @@ def _parse(key: str, value: Any) -> timedelta:
         delta = _iso_8601(value, problem)
     else:
         raise RuntimeError(problem)
-    if delta <= timedelta(0):
+    if key in MAY_BE_ZERO and delta < timedelta(0):
+        raise RuntimeError(f"{key} cannot be negative, not {value!r}.")
+    if key not in MAY_BE_ZERO and delta <= timedelta(0):
         raise RuntimeError(f"{key} must be longer than zero, not {value!r}.")
     return delta
 

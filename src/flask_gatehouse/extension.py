@@ -128,6 +128,11 @@ def _secure_config(app: Flask) -> None:
         )
     if config["GATEHOUSE_EMAIL_CONFIRMATION"] not in ("required", "optional", "off"):
         raise RuntimeError('GATEHOUSE_EMAIL_CONFIRMATION must be "required", "optional" or "off".')
+    policy = config["GATEHOUSE_MFA_REQUIRED"]
+    if not callable(policy) and policy not in ("off", "all"):
+        raise RuntimeError(
+            'GATEHOUSE_MFA_REQUIRED must be "off", "all" or a callable taking the user.'
+        )
     if config["GATEHOUSE_PASSWORD_MIN_LENGTH"] < MIN_LENGTH_FLOOR:
         raise RuntimeError("GATEHOUSE_PASSWORD_MIN_LENGTH cannot be below 8 (NIST 800-63B).")
     if config["MAX_CONTENT_LENGTH"] is None:

@@ -6,7 +6,7 @@ Each form that takes an address yields it normalised, once (``clean_email`` or
 
 from typing import Any
 
-from flask import abort, request
+from flask import abort, current_app, request
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -23,6 +23,7 @@ from .services.identity import (
     normalize_username,
     typed_email,
 )
+from .services.mail import duration
 from .services.passwords import password_problems, password_rules
 
 __all__ = [
@@ -35,7 +36,11 @@ __all__ = [
     "GatehouseForm",
     "LoginForm",
     "NewPasswordForm",
+    "ReauthenticateForm",
     "RegisterForm",
+    "ResetPasswordForm",
+    "TwoFactorLoginForm",
+    "code_refusal",
     "locked_message",
     "password_rules",
     "register_form",
@@ -46,6 +51,18 @@ def locked_message(retry_after: int) -> str:
     """What a locked account's form says: the wait, in whole minutes."""
     minutes = max(1, round(retry_after / 60))
     return f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+
+
+#: A refused second-factor code's message.
+WRONG_CODE = "That code is not right. Enter the code your app shows now, or a recovery code."
+
+
+def code_refusal(retry_after: int | None) -> tuple[str, int, dict[str, str]]:
+    """What a form says of a refused second-factor code, with the page's status and headers:
+    wrong, or not checked because the account's second step is locked."""
+    if retry_after is None:
+        return WRONG_CODE, 400, {}
+    return locked_message(retry_after), 429, {"Retry-After": str(retry_after)}
 
 
 def _normalized_email(field: EmailField) -> str:
@@ -175,6 +192,17 @@ class CodeForm(GatehouseForm):
     code = StringField("Code", validators=[InputRequired(), Length(max=64)])
 
 
+class TwoFactorLoginForm(CodeForm):
+    """The two-factor stage of a sign-in: the code, and whether to trust this browser."""
+
+    trust_browser = BooleanField("Trust this browser")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        lifetime = duration(current_app.config["GATEHOUSE_TWO_FACTOR_TRUST_DURATION"])
+        self.trust_browser.label.text = f"Trust this browser for {lifetime}: skip the code here"
+
+
 class EmailRequestForm(_TypedEmailForm):
     """An address to mail a link to (forgot password, resend confirmation)."""
 
@@ -183,6 +211,27 @@ class CurrentPasswordForm(GatehouseForm):
     """The signed-in user's password, asked again (re-authentication, account deletion)."""
 
     password = PasswordField("Password", validators=[InputRequired(), Length(max=4096)])
+
+
+class _CodeWhenEnabled(GatehouseForm):
+    """A second-factor code, required only when ``needs_code`` (the account has two-factor)."""
+
+    code = StringField("Two-factor code", validators=[Length(max=64)])
+    needs_code = False
+
+    def validate_code(self, field: StringField) -> None:
+        if self.needs_code and not (field.data or "").strip():
+            raise ValidationError(
+                "Enter the code your authenticator app shows, or a recovery code."
+            )
+
+
+class ReauthenticateForm(CurrentPasswordForm, _CodeWhenEnabled):
+    """The password again, and a second-factor code when the account has two-factor."""
+
+    def __init__(self, *, needs_code: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.needs_code = needs_code
 
 
 class NewPasswordForm(GatehouseForm):
@@ -200,6 +249,15 @@ class NewPasswordForm(GatehouseForm):
         )
         if problems:
             raise ValidationError(" ".join(problems))
+
+
+class ResetPasswordForm(NewPasswordForm, _CodeWhenEnabled):
+    """A new password from a reset link, and a second-factor code when the account has
+    two-factor: a mailbox alone must not be enough."""
+
+    def __init__(self, user: User, *, needs_code: bool, **kwargs: Any) -> None:
+        super().__init__(user, **kwargs)
+        self.needs_code = needs_code
 
 
 class ChangePasswordForm(NewPasswordForm):

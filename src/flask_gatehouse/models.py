@@ -90,6 +90,9 @@ class User(Model):
     #: When the account was brought over from the Flask-Login tutorial
     #: (``flask gatehouse import-tutorial``); None for accounts that signed up here.
     imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When a sign-in first asked the user to enrol a second factor that
+    #: GATEHOUSE_MFA_REQUIRED requires: GATEHOUSE_MFA_GRACE counts from here.
+    two_factor_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The interface Flask-Login expects of a user (instead of its UserMixin, whose __eq__
     # and __hash__ would override the ORM's identity semantics).
@@ -211,6 +214,28 @@ class PendingLogin(Model):
 
     def __repr__(self) -> str:
         return f"<PendingLogin {self.id} of user {self.user_id}>"
+
+
+class TrustedBrowser(Model):
+    """A browser whose owner ticked "trust this browser" after a second-factor code: its
+    sign-ins skip the code until ``expires_at``. The cookie holds a random token; only its
+    SHA-256 is stored."""
+
+    __tablename__ = "gatehouse_trusted_browsers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ip: Mapped[str] = mapped_column(String(45))
+    device: Mapped[str] = mapped_column(String(128))
+
+    def __repr__(self) -> str:
+        return f"<TrustedBrowser {self.id} of user {self.user_id}>"
 
 
 class TotpFactor(Model):

@@ -14,7 +14,7 @@ from typing import Protocol
 from flask import current_app
 
 from .models import User
-from .services import totp
+from .services import second_factor, trusted_browsers
 
 
 class Stage(Protocol):
@@ -61,19 +61,36 @@ class PasswordChange:
 @dataclass(frozen=True)
 class TwoFactor:
     """The account has an authenticator app: a code from it (or a recovery code) before a
-    session starts."""
+    session starts, unless the user trusted this browser at an earlier sign-in."""
 
     key: str = "two_factor"
     page: str | None = "gatehouse.login_two_factor"
 
     def is_needed(self, user: User) -> bool:
-        return totp.is_enabled(user)
+        return second_factor.is_enabled(user) and not trusted_browsers.vouches_for(user)
+
+
+@dataclass(frozen=True)
+class TwoFactorEnrolment:
+    """GATEHOUSE_MFA_REQUIRED asks this user for a second factor they do not have: enrol one
+    (or, within GATEHOUSE_MFA_GRACE of the first time they were asked, postpone it)."""
+
+    key: str = "two_factor_enrolment"
+    page: str | None = "gatehouse.login_two_factor_setup"
+
+    def is_needed(self, user: User) -> bool:
+        return second_factor.is_required(user) and not second_factor.is_enabled(user)
 
 
 #: Every stage, in the order they run.
 #: The second factor comes before the password change: nothing about the account changes until
 #: the sign-in is proved in full.
-STAGES: tuple[Stage, ...] = (EmailConfirmation(), TwoFactor(), PasswordChange())
+STAGES: tuple[Stage, ...] = (
+    EmailConfirmation(),
+    TwoFactor(),
+    TwoFactorEnrolment(),
+    PasswordChange(),
+)
 
 
 def next_stage(user: User, *, after: str | None = None) -> Stage | None:

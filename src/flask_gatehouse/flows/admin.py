@@ -7,7 +7,16 @@ from pathlib import Path
 
 from .. import state
 from ..models import OutboxMessage, User
-from ..services import audit, mail, outbox, recovery_codes, sessions, totp, users
+from ..services import (
+    audit,
+    mail,
+    outbox,
+    recovery_codes,
+    sessions,
+    totp,
+    trusted_browsers,
+    users,
+)
 from ..services.passwords import hash_password
 from ..services.transaction import commit
 from ..services.tutorial import ImportReport, import_tutorial_db
@@ -49,8 +58,9 @@ def reset_two_factor(user: User) -> bool:
     into this by someone else leaves the account guarded by the password alone."""
     enabled = totp.remove(user)
     recovery_codes.remove(user)
+    # So that none skips the code once two-factor is back on.
+    trusted_browsers.revoke_all(user)
     if enabled:
-        # Trusted browsers: revoke the account's here, so none skips the code once it is back on.
         audit.record("two_factor_reset", "success", user=user, detail="by operator")
         mail.send(
             "two_factor_reset",

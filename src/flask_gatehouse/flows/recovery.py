@@ -16,7 +16,16 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from ..models import Token, User, utcnow
-from ..services import audit, mail, sessions, throttle, tokens, users
+from ..services import (
+    audit,
+    mail,
+    second_factor,
+    sessions,
+    throttle,
+    tokens,
+    trusted_browsers,
+    users,
+)
 from ..services.database import db
 from ..services.identity import TypedEmail
 from ..services.passwords import hash_password
@@ -86,8 +95,21 @@ def reset_target(token: str) -> User | None:
     return user if found is not None and user is not None and user.email == found.email else None
 
 
-def reset_password(token: str, password: str) -> User | None:
-    """Use a reset link to set ``password`` (already checked against the policy).
+@dataclass(frozen=True)
+class Reset:
+    """How using a reset link ended: ``user`` when the password was set; else ``code`` says
+    why the second-factor code was refused (the link stays usable); neither when the link is
+    not valid."""
+
+    user: User | None = None
+    code: second_factor.Check | None = None
+
+
+def reset_password(token: str, password: str, code: str | None) -> Reset:
+    """Use a reset link to set ``password`` (already checked against the policy), with a
+    second-factor ``code`` when the account has two-factor: a mailbox alone must not be
+    enough to take over such an account. A wrong code counts towards the account's lockout
+    for codes and leaves the link usable.
 
     The password is hashed first, outside any lock; then spending the link (a DELETE that
     one request alone can make), the new password and its consequences are one commit, so
@@ -99,16 +121,22 @@ def reset_password(token: str, password: str) -> User | None:
     ``password_reset`` event (the account's activity shows one row for one reset).
     """
     password_hash = hash_password(password)
+    target = reset_target(token)
+    if target is not None and second_factor.is_enabled(target):
+        check = second_factor.check(target, code or "", action="password_reset")
+        if check.passed_by is None:
+            commit()
+            return Reset(code=check)
     found = tokens.consume("reset", token)
     user = _holder(found)
-    if found is None or user is None or user.email != found.email:
+    if found is None or user is None or user.email != found.email or user != target:
         commit()  # a link for an old address is spent all the same
-        return None
+        return Reset()
     if user.email_confirmed_at is None:
         user.email_confirmed_at = utcnow()
     users.set_password(user, password_hash, event="password_reset")
     commit()
-    return user
+    return Reset(user=user)
 
 
 def secure_target(token: str) -> SecureLink | None:
@@ -139,6 +167,7 @@ def secure_account(token: str) -> Secured | None:
     # Whoever was in knows the password: it stops working now, not once the owner resets it.
     user.password_hash = None
     sessions.revoke_all(user)
+    trusted_browsers.revoke_all(user)
     if not replaced:
         audit.record("account_secured", "success", user=user)
     elif restored:

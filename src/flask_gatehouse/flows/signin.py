@@ -7,22 +7,24 @@ into a flood of database writes.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from flask import current_app, session
 from flask_login import logout_user
 
 from .. import stages
-from ..models import PendingLogin, User, UserSession
+from ..models import PendingLogin, User, UserSession, utcnow
 from ..services import (
     audit,
     mail,
     pending_logins,
-    recovery_codes,
+    second_factor,
     sessions,
     throttle,
     tokens,
     totp,
+    trusted_browsers,
     users,
 )
 from ..services.identity import TypedEmail
@@ -153,60 +155,52 @@ def change_required_password(password: str) -> SignIn | None:
 
 #: Wrong second-factor codes a pending sign-in allows before it is discarded.
 MAX_CODE_ATTEMPTS = 5
-#: A recovery code's notice warns when this many or fewer are left.
-RECOVERY_CODES_LOW = 3
 
 
 @dataclass(frozen=True)
 class CodeCheck:
     """How a second-factor code ended: "passed" (``sign_in`` says what next), "wrong" (try
-    again), "discarded" (too many wrong codes: back to the password) or "expired"."""
+    again), "discarded" (too many wrong codes: back to the password), "locked" (the account's
+    second step is locked for ``retry_after`` seconds) or "expired"."""
 
-    outcome: Literal["passed", "wrong", "discarded", "expired"]
+    outcome: Literal["passed", "wrong", "discarded", "locked", "expired"]
     sign_in: SignIn | None = None
+    retry_after: int | None = None
 
 
-def pass_two_factor(code: str) -> CodeCheck:
+def pass_two_factor(code: str, *, trust_browser: bool) -> CodeCheck:
     """Complete the two-factor stage with a code from the authenticator app or a recovery
-    code, then go on with the stages after it.
+    code (trusting this browser from now on if asked), then go on with the stages after it.
 
     The attempt is counted before the code is checked, so parallel guesses cannot overrun
-    the limit; the fifth wrong code discards the pending sign-in."""
+    the limit; the fifth wrong code discards the pending sign-in. Wrong codes also count
+    towards the account's lockout for codes (``second_factor``)."""
     found = _pending("two_factor")
     if found is None:
         return CodeCheck("expired")
     pending, user = found
     attempts = pending_logins.count_code_attempt(pending)
-    record = totp.factor(user)
-    passed_by = None
-    if attempts <= MAX_CODE_ATTEMPTS and record is not None and record.confirmed_at is not None:
-        if totp.verify(record, code):
-            passed_by = "authenticator app"
-        elif recovery_codes.use(user, code):
-            passed_by = "recovery code"
-    if passed_by is None:
+    if attempts > MAX_CODE_ATTEMPTS:
+        pending_logins.finish(pending)
+        commit()
+        return CodeCheck("discarded")
+    check = second_factor.check(user, code, action="two_factor")
+    if check.retry_after is not None:
+        commit()
+        return CodeCheck("locked", retry_after=check.retry_after)
+    if check.passed_by is None:
         discard = attempts >= MAX_CODE_ATTEMPTS
-        detail = "too many wrong codes" if discard else "wrong code"
-        audit.record("two_factor", "failure", user=user, detail=detail)
         if discard:
             pending_logins.finish(pending)
+            audit.record("two_factor", "failure", user=user, detail="sign-in discarded")
         commit()
         return CodeCheck("discarded" if discard else "wrong")
     if not pending_logins.finish(pending):
         commit()
         return CodeCheck("expired")
-    audit.record("two_factor", "success", user=user, detail=passed_by)
-    if passed_by == "recovery code":
-        remaining = recovery_codes.remaining(user)
-        mail.send(
-            "recovery_code_used",
-            to=user.email,
-            username=user.username,
-            remaining=remaining,
-            running_out=remaining <= RECOVERY_CODES_LOW,
-            two_factor_link=mail.link("gatehouse.two_factor"),
-            reset_link=mail.link("gatehouse.forgot_password"),
-        )
+    audit.record("two_factor", "success", user=user, detail=check.passed_by)
+    if trust_browser:
+        trusted_browsers.trust(user)
     result = _advance(
         user,
         method=pending.method,
@@ -215,6 +209,84 @@ def pass_two_factor(code: str) -> CodeCheck:
         after="two_factor",
     )
     return CodeCheck("passed", result)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """The two-factor enrolment stage's page: the secret to add to an app, and until when the
+    user may still postpone (None: no longer)."""
+
+    enrolment: totp.Enrolment
+    postpone_until: datetime | None
+
+
+def enrolment_stage(*, fresh: bool) -> Enrolment | None:
+    """What the enrolment stage shows this browser's pending sign-in: a fresh secret (with
+    ``fresh``), else the one being enrolled; None when no sign-in waits there. The first
+    time a user is asked starts their grace period. Commits."""
+    user = pending_user("two_factor_enrolment")
+    if user is None:
+        return None
+    record = None if fresh else totp.factor(user)
+    if record is None or record.confirmed_at is not None:
+        record = totp.start_enrolment(user)
+    ends = second_factor.grace_ends(user)
+    shown = Enrolment(totp.enrolment(record, user.email), ends if ends > utcnow() else None)
+    commit()
+    return shown
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """A required enrolment ended: ``codes`` are the new recovery codes to show once (None
+    when the code was wrong), ``sign_in`` says what next."""
+
+    codes: list[str] | None
+    sign_in: SignIn | None = None
+
+
+def enrol_at_sign_in(code: str) -> Enrolled | None:
+    """Switch two-factor on with the first code from the app, then go on with the stages
+    after enrolment; None when the pending sign-in expired or was used meanwhile."""
+    found = _pending("two_factor_enrolment")
+    if found is None:
+        return None
+    pending, user = found
+    codes = second_factor.enable(user, code)
+    if codes is None:
+        commit()
+        return Enrolled(None)
+    if not pending_logins.finish(pending):
+        commit()
+        return None
+    result = _advance(
+        user,
+        method=pending.method,
+        remember=pending.remember,
+        next_url=pending.next_url,
+        after="two_factor_enrolment",
+    )
+    return Enrolled(codes, result)
+
+
+def postpone_enrolment() -> SignIn | None:
+    """Sign in without enrolling, while the grace period lasts; None when the pending sign-in
+    expired, or the grace period is over (the sign-in then stays at the enrolment stage)."""
+    found = _pending("two_factor_enrolment")
+    if found is None:
+        return None
+    pending, user = found
+    if second_factor.grace_ends(user) <= utcnow() or not pending_logins.finish(pending):
+        commit()
+        return None
+    audit.record("two_factor_postponed", "success", user=user)
+    return _advance(
+        user,
+        method=pending.method,
+        remember=pending.remember,
+        next_url=pending.next_url,
+        after="two_factor_enrolment",
+    )
 
 
 def _start_session(user: User, *, remember: bool) -> None:
@@ -262,12 +334,29 @@ def sign_out(user: User) -> None:
     session.clear()
 
 
-def reauthenticate(user: User, password: str) -> users.PasswordCheck:
-    """Enter the password again: on success the session counts as freshly signed in (and
-    gets a new token)."""
+@dataclass(frozen=True)
+class Reauthentication:
+    """How entering the password again ended: ``ok``, or refused by ``password`` (wrong or
+    locked) or, for an account with two-factor, by ``code`` (wrong or locked)."""
+
+    ok: bool
+    password: users.PasswordCheck
+    code: second_factor.Check | None = None
+
+
+def reauthenticate(user: User, password: str, code: str | None) -> Reauthentication:
+    """Enter the password again, and a second-factor ``code`` when the account has two-factor:
+    on success the session counts as freshly signed in (and gets a new token)."""
     check = users.check_password(user, password, action="reauthenticated")
-    if check.ok:
-        sessions.reauthenticated()
-        audit.record("reauthenticated", "success", user=user)
+    if not check.ok:
+        commit()
+        return Reauthentication(False, check)
+    if second_factor.is_enabled(user):
+        factor = second_factor.check(user, code or "", action="reauthenticated")
+        if factor.passed_by is None:
+            commit()
+            return Reauthentication(False, check, factor)
+    sessions.reauthenticated()
+    audit.record("reauthenticated", "success", user=user)
     commit()
-    return check
+    return Reauthentication(True, check)

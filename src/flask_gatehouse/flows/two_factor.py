@@ -6,9 +6,10 @@ Signing in with a code is the sign-in flow's stage (``signin.pass_two_factor``).
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from ..models import User
-from ..services import audit, mail, recovery_codes, totp
+from ..models import TrustedBrowser, User
+from ..services import audit, recovery_codes, second_factor, totp, trusted_browsers
 from ..services.transaction import commit
 
 
@@ -19,14 +20,21 @@ class Status:
     enabled: bool
     enabled_at: datetime | None
     unused_recovery_codes: int
+    #: GATEHOUSE_MFA_REQUIRED asks this user for a second factor (it cannot be switched off).
+    required: bool
+    trusted_browsers: list[TrustedBrowser]
 
 
 def status(user: User) -> Status:
     record = totp.factor(user)
     enabled_at = record.confirmed_at if record is not None else None
-    unused = recovery_codes.remaining(user) if enabled_at is not None else 0
+    enabled = enabled_at is not None
     return Status(
-        enabled=enabled_at is not None, enabled_at=enabled_at, unused_recovery_codes=unused
+        enabled=enabled,
+        enabled_at=enabled_at,
+        unused_recovery_codes=recovery_codes.remaining(user) if enabled else 0,
+        required=second_factor.is_required(user),
+        trusted_browsers=trusted_browsers.active_for(user) if enabled else [],
     )
 
 
@@ -48,25 +56,25 @@ def pending_enrolment(user: User) -> totp.Enrolment | None:
 def confirm_enrolment(user: User, code: str) -> list[str] | None:
     """Switch two-factor on with the first code from the app: the new recovery codes (to
     show once), or None when the code is wrong or no enrolment is under way."""
-    record = totp.factor(user)
-    if record is None or record.confirmed_at is not None:
-        return None
-    if not totp.verify(record, code, confirm=True):
-        audit.record("two_factor_enabled", "failure", user=user, detail="wrong code")
-        commit()
-        return None
-    return _new_recovery_codes(user, "two_factor_enabled")
+    codes = second_factor.enable(user, code)
+    commit()
+    return codes
 
 
-def disable(user: User) -> bool:
-    """Remove the authenticator app and the recovery codes; False when two-factor was off."""
+def disable(user: User) -> Literal["off", "was_off", "required"]:
+    """Remove the authenticator app, the recovery codes and the trusted browsers: "off", or
+    "was_off" when two-factor was off, or "required" (nothing changes) while
+    GATEHOUSE_MFA_REQUIRED asks this user for a second factor."""
+    if second_factor.is_required(user) and second_factor.is_enabled(user):
+        return "required"
     enabled = totp.remove(user)
     recovery_codes.remove(user)
+    trusted_browsers.revoke_all(user)
     if enabled:
         audit.record("two_factor_disabled", "success", user=user)
-        _notify(user, "two_factor_disabled")
+        second_factor.notify(user, "two_factor_disabled")
     commit()
-    return enabled
+    return "off" if enabled else "was_off"
 
 
 def regenerate_recovery_codes(user: User) -> list[str] | None:
@@ -74,22 +82,17 @@ def regenerate_recovery_codes(user: User) -> list[str] | None:
     is off."""
     if not totp.is_enabled(user):
         return None
-    return _new_recovery_codes(user, "recovery_codes_regenerated")
-
-
-def _new_recovery_codes(user: User, event: str) -> list[str]:
-    """A new set of codes (voiding the old), the ``event`` audited and mailed; commits."""
-    codes = recovery_codes.generate(user)
-    audit.record(event, "success", user=user)
-    _notify(user, event)
+    codes = second_factor.new_recovery_codes(user, "recovery_codes_regenerated")
     commit()
     return codes
 
 
-def _notify(user: User, template: str) -> None:
-    mail.send(
-        template,
-        to=user.email,
-        username=user.username,
-        reset_link=mail.link("gatehouse.forgot_password"),
-    )
+def forget_browser(user: User, browser_id: int) -> bool:
+    """Stop trusting one of the owner's browsers (its next sign-in asks for a code); False
+    when it is not theirs or already gone."""
+    revoked = trusted_browsers.revoke(user, browser_id)
+    if revoked:
+        detail = f"browser {browser_id}"
+        audit.record("trusted_browser_revoked", "success", user=user, detail=detail)
+    commit()
+    return revoked

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..models import Token, User, UserSession, utcnow
-from . import audit, recovery_codes, totp
+from . import audit, recovery_codes, totp, trusted_browsers
 from .database import db
 
 
@@ -58,6 +58,16 @@ def account_data(user: User) -> dict[str, Any]:
             "enabled": factor is not None and factor.confirmed_at is not None,
             "authenticator_app_added_at": _time(factor.confirmed_at if factor else None),
             "unused_recovery_codes": recovery_codes.remaining(user),
+            "trusted_browsers": [
+                {
+                    "created_at": record.created_at.isoformat(),
+                    "last_used_at": record.last_used_at.isoformat(),
+                    "expires_at": record.expires_at.isoformat(),
+                    "ip": record.ip,
+                    "device": record.device,
+                }
+                for record in trusted_browsers.active_for(user)
+            ],
         },
         "security_events": [audit.as_dict(event) for event in audit.recent(user=user, limit=None)],
         "email_links": [

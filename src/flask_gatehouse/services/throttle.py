@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from flask import Flask, Response, after_this_request, current_app, has_request_context, request
 from flask_limiter import Limiter
@@ -41,7 +41,12 @@ from .sessions import cookie_options, host_cookie
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_LOCKOUT_NAMESPACE = "gatehouse-lockout"
+#: Each factor's lockout: its counters' namespace and the setting that holds its tiers.
+_FACTORS = {
+    "password": ("gatehouse-lockout", "GATEHOUSE_LOCKOUT_LIMITS"),
+    "code": ("gatehouse-code-lockout", "GATEHOUSE_TWO_FACTOR_LOCKOUT_LIMITS"),
+}
+Factor = Literal["password", "code"]
 _REPORT_NAMESPACE = "gatehouse-lockout-report"
 _REPORT_EVERY = parse("1 per 5 minutes")
 _LOGIN_IP_NAMESPACE = "gatehouse-login-ip"
@@ -177,10 +182,12 @@ def _lockout_key(identifier: str) -> str:
 
 
 class LoginAttempt:
-    """One password check's place in its account's lockout, held while the check runs.
+    """One password check's (or, with ``factor="code"``, one second-factor code's) place in
+    its account's lockout, held while the check runs. Each factor counts on its own.
 
     Only checks that ran and found the password wrong count (``failed``): an attempt the
-    server could not check (the database down, a crash) counts nothing. So that parallel
+    server could not check (the database down, a crash) counts nothing. The per-IP limit on
+    failed logins counts passwords only. So that parallel
     guesses still cannot overrun the limit, each attempt first takes an in-flight slot:
     failures plus attempts in flight never exceed a tier. An attempt that finds the tiers
     full only because of attempts still in flight waits briefly for them, so ten browsers
@@ -188,8 +195,10 @@ class LoginAttempt:
     reach at most five checks.
     """
 
-    def __init__(self, typed_key: str) -> None:
+    def __init__(self, typed_key: str, *, factor: Factor = "password") -> None:
         self._typed_key = typed_key
+        self._factor = factor
+        self._namespace, self._limits = _FACTORS[factor]
         self._key = _lockout_key(identifier_key(typed_key))
         self._ip = get_remote_address()
         self._held = False
@@ -202,22 +211,23 @@ class LoginAttempt:
         the seconds until a retry: when the account's failures alone fill a tier, or when
         the wait ran out. A client IP that failed too often gets TooManyRequests."""
         storage, strategy = _storage(), _strategy()
-        ip_tiers = _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
-        ip_windows = [
-            strategy.get_window_stats(tier, _LOGIN_IP_NAMESPACE, self._ip) for tier in ip_tiers
-        ]
-        full = [window for window in ip_windows if window.remaining <= 0]
-        if full:
-            # The client, not the account, is refused: the plain 429 page (or JSON error).
-            raise TooManyRequests(retry_after=_wait(full))
-        tiers = _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"])
-        in_flight_key = f"{_INFLIGHT_NAMESPACE}/{self._key}"
+        if self._factor == "password":
+            ip_tiers = _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
+            ip_windows = [
+                strategy.get_window_stats(tier, _LOGIN_IP_NAMESPACE, self._ip) for tier in ip_tiers
+            ]
+            full = [window for window in ip_windows if window.remaining <= 0]
+            if full:
+                # The client, not the account, is refused: the plain 429 page (or JSON error).
+                raise TooManyRequests(retry_after=_wait(full))
+        tiers = _tiers(current_app.config[self._limits])
+        in_flight_key = self._in_flight_key
         deadline = time.monotonic() + _INFLIGHT_WAIT
         while True:
             # The increment is atomic: parallel attempts each see a different count.
             in_flight = storage.incr(in_flight_key, _INFLIGHT_EXPIRY)
             windows = [
-                strategy.get_window_stats(tier, _LOCKOUT_NAMESPACE, self._key) for tier in tiers
+                strategy.get_window_stats(tier, self._namespace, self._key) for tier in tiers
             ]
             if all(window.remaining >= in_flight for window in windows):
                 return None
@@ -227,28 +237,41 @@ class LoginAttempt:
                 return _wait(locked or windows)
             time.sleep(_INFLIGHT_POLL)
 
-    def failed(self) -> None:
-        """The password was checked and is wrong: count it against the account and this
-        client's IP (before the flow commits, so an outage here fails the whole request)."""
+    @property
+    def _in_flight_key(self) -> str:
+        return f"{_INFLIGHT_NAMESPACE}/{self._factor}/{self._key}"
+
+    def failed(self) -> bool:
+        """The password (or code) was checked and is wrong: count it against the account and,
+        for a password, this client's IP (before the flow commits, so an outage here fails
+        the whole request). True when this failure locked the account: in-flight slots let
+        only one failure be the one that fills a tier."""
         if not self._held:
-            return
+            return False
         strategy = _strategy()
-        for tier in _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"]):
-            strategy.hit(tier, _LOGIN_IP_NAMESPACE, self._ip)
-        for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
-            strategy.hit(tier, _LOCKOUT_NAMESPACE, self._key)
+        if self._factor == "password":
+            for tier in _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"]):
+                strategy.hit(tier, _LOGIN_IP_NAMESPACE, self._ip)
+        tiers = _tiers(current_app.config[self._limits])
+        for tier in tiers:
+            strategy.hit(tier, self._namespace, self._key)
         self._release()
+        return any(
+            strategy.get_window_stats(tier, self._namespace, self._key).remaining <= 0
+            for tier in tiers
+        )
 
     def succeeded(self) -> None:
-        """The password was right: forget the account's failures (before the flow commits)."""
+        """The password (or code) was right: forget the account's failures of that factor
+        (before the flow commits)."""
         if not self._held:
             return
-        clear_lockout(self._typed_key)
+        clear_lockout(self._typed_key, factor=self._factor)
         self._release()
 
     def _release(self) -> None:
         self._held = False
-        _storage().incr(f"{_INFLIGHT_NAMESPACE}/{self._key}", _INFLIGHT_EXPIRY, amount=-1)
+        _storage().incr(self._in_flight_key, _INFLIGHT_EXPIRY, amount=-1)
 
     def __enter__(self) -> "LoginAttempt":
         return self
@@ -331,17 +354,18 @@ def first_refusal(typed_key: str) -> bool:
     return _strategy().hit(_REPORT_EVERY, _REPORT_NAMESPACE, key)
 
 
-def clear_lockout(typed_key: str) -> None:
-    """Forget the account's counted attempts (after a successful login or a password reset),
-    and this browser's as a known device when there is a request."""
+def clear_lockout(typed_key: str, *, factor: Factor = "password") -> None:
+    """Forget the account's counted attempts of ``factor`` (after a successful login or a
+    password reset), and this browser's as a known device when there is a request."""
     identifier = identifier_key(typed_key)
     keys = {f"account:{identifier}"}
     if has_request_context():
         keys.add(_lockout_key(identifier))
+    namespace, limits = _FACTORS[factor]
     strategy = _strategy()
     for key in keys:
-        for tier in _tiers(current_app.config["GATEHOUSE_LOCKOUT_LIMITS"]):
-            strategy.clear(tier, _LOCKOUT_NAMESPACE, key)
+        for tier in _tiers(current_app.config[limits]):
+            strategy.clear(tier, namespace, key)
 
 
 def _device_serializer() -> URLSafeSerializer:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..models import User, utcnow
-from . import audit, mail, sessions, throttle, tokens
+from . import audit, mail, sessions, throttle, tokens, trusted_browsers
 from .database import db
 from .passwords import hash_password, password_problems, verify_password
 
@@ -100,14 +100,17 @@ def check_password(user: User, password: str, *, action: str) -> PasswordCheck:
 
 def set_password(user: User, password_hash: str, *, event: str = "password_changed") -> None:
     """Store a new password (hashed by the caller with ``passwords.hash_password`` before
-    its transaction takes any lock), void outstanding reset links, end every session, lift
-    any lockout of the account and any required change, and tell the owner by email.
+    its transaction takes any lock), void outstanding reset links, end every session, stop
+    trusting every browser for two-factor, lift any lockout of the account (passwords and
+    codes) and any required change, and tell the owner by email.
     ``event`` is the one audit event this records (a reset link's use: "password_reset")."""
     user.password_hash = password_hash
     user.password_change_required = False
     tokens.void(user, "reset")
     sessions.revoke_all(user)
+    trusted_browsers.revoke_all(user)
     throttle.clear_lockout(user.email)
+    throttle.clear_lockout(user.email, factor="code")
     audit.record(event, "success", user=user)
     mail.send(
         "password_changed",

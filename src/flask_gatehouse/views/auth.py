@@ -12,10 +12,13 @@ from ..forms import (
     ConfirmForm,
     LoginForm,
     NewPasswordForm,
+    TwoFactorLoginForm,
+    code_refusal,
     locked_message,
     password_rules,
     register_form,
 )
+from .two_factor import recovery_codes_page
 
 #: A refused login's one message. The right password for an unconfirmed address gets the same
 #: answer as a wrong one (anything else tells an attacker the password is right); it also
@@ -104,28 +107,75 @@ def login_new_password() -> ResponseReturnValue:
 def login_two_factor() -> ResponseReturnValue:
     """The two-factor stage of a sign-in: no session until a code from the authenticator app
     or a recovery code; five wrong codes send the browser back to the password."""
-    user = signin.pending_user("two_factor")
-    if user is None:
-        flash("That sign-in expired. Please sign in again.", "info")
-        return redirect(url_for("gatehouse.login"))
-    form = CodeForm()
+    if signin.pending_user("two_factor") is None:
+        return _sign_in_expired()
+    form = TwoFactorLoginForm()
+    status, headers = (400 if form.is_submitted() else 200), dict[str, str]()
     if form.validate_on_submit():
-        check = signin.pass_two_factor(form.code.data or "")
+        check = signin.pass_two_factor(form.code.data or "", trust_browser=form.trust_browser.data)
         if check.outcome == "expired":
-            flash("That sign-in expired. Please sign in again.", "info")
-            return redirect(url_for("gatehouse.login"))
+            return _sign_in_expired()
         if check.outcome == "discarded":
             flash("Too many wrong codes. Please sign in again.", "error")
             return redirect(url_for("gatehouse.login"))
         if check.sign_in is not None:
-            if check.sign_in.next_page is not None:
-                return redirect(url_for(check.sign_in.next_page))
-            if check.sign_in.user is None:  # a later stage stopped the sign-in
-                return redirect(url_for("gatehouse.login"))
-            return redirect(check.sign_in.next_url)
-        form.code.errors = ["That code is not right. Try the code your app shows now."]
-    status = 400 if form.is_submitted() else 200
-    return render_template("gatehouse/login_two_factor.html", form=form), status
+            return _continue(check.sign_in)
+        message, status, headers = code_refusal(check.retry_after)
+        form.code.errors = [message]
+    page = render_template("gatehouse/login_two_factor.html", form=form)
+    return page, status, headers
+
+
+def login_two_factor_setup() -> ResponseReturnValue:
+    """The enrolment stage of a sign-in, when GATEHOUSE_MFA_REQUIRED asks for a second
+    factor the account does not have: enrol an app (or postpone, during the grace period)."""
+    form = CodeForm()
+    if form.validate_on_submit():
+        enrolled = signin.enrol_at_sign_in(form.code.data or "")
+        if enrolled is None:
+            return _sign_in_expired()
+        if enrolled.codes is not None and enrolled.sign_in is not None:
+            # The codes are shown this once, before the browser goes on.
+            return recovery_codes_page(enrolled.codes, _next_url(enrolled.sign_in))
+        form.code.errors = ["That code is not right. Enter the code your app shows now."]
+    shown = signin.enrolment_stage(fresh=not form.is_submitted())
+    if shown is None:
+        return _sign_in_expired()
+    page = render_template(
+        "gatehouse/login_two_factor_setup.html", form=form, stage=shown, later=ConfirmForm()
+    )
+    return page, 400 if form.is_submitted() else 200
+
+
+def postpone_two_factor() -> ResponseReturnValue:
+    """Sign in without enrolling, while the grace period lasts."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+        return redirect(url_for("gatehouse.login_two_factor_setup"))
+    result = signin.postpone_enrolment()
+    if result is None:
+        return _sign_in_expired()
+    return _continue(result)
+
+
+def _sign_in_expired() -> ResponseReturnValue:
+    flash("That sign-in expired. Please sign in again.", "info")
+    return redirect(url_for("gatehouse.login"))
+
+
+def _next_url(result: signin.SignIn) -> str:
+    """Where a sign-in step sends the browser: the next stage's page, the login page when a
+    later stage stopped it, or the page it was heading for."""
+    if result.next_page is not None:
+        return url_for(result.next_page)
+    if result.user is None:
+        return url_for("gatehouse.login")
+    return result.next_url
+
+
+def _continue(result: signin.SignIn) -> ResponseReturnValue:
+    return redirect(_next_url(result))
 
 
 def logout() -> ResponseReturnValue:

@@ -9,7 +9,14 @@ from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from ..flows import recovery
-from ..forms import ConfirmForm, EmailRequestForm, NewPasswordForm, password_rules
+from ..forms import (
+    ConfirmForm,
+    EmailRequestForm,
+    ResetPasswordForm,
+    code_refusal,
+    password_rules,
+)
+from ..services import second_factor
 
 
 def _link_invalid(what: str) -> ResponseReturnValue:
@@ -42,17 +49,21 @@ def reset_password(token: str) -> ResponseReturnValue:
     user = recovery.reset_target(token)
     if user is None:
         return _link_invalid("password reset link")
-    form = NewPasswordForm(user)
+    form = ResetPasswordForm(user, needs_code=second_factor.is_enabled(user))
+    status, headers = (400 if form.is_submitted() else 200), dict[str, str]()
     if form.validate_on_submit():
-        if recovery.reset_password(token, form.password.data or "") is None:
+        result = recovery.reset_password(token, form.password.data or "", form.code.data)
+        if result.user is not None:
+            flash("Your password has been changed. Sign in with your new password.", "success")
+            return redirect(url_for("gatehouse.login"))
+        if result.code is None:
             return _link_invalid("password reset link")
-        flash("Your password has been changed. Sign in with your new password.", "success")
-        return redirect(url_for("gatehouse.login"))
-    status = 400 if form.is_submitted() else 200
+        message, status, headers = code_refusal(result.code.retry_after)
+        form.code.errors = [message]
     page = render_template(
         "gatehouse/reset_password.html", form=form, email=user.email, rules=password_rules()
     )
-    return page, status
+    return page, status, headers
 
 
 def secure_account(token: str) -> ResponseReturnValue:

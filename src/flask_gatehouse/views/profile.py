@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from ..access import login_required, signed_in_user
-from ..flows import account
+from ..flows import account, two_factor
 from ..forms import ConfirmForm
 
 
@@ -48,4 +48,17 @@ def revoke_other_sessions() -> ResponseReturnValue:
         return redirect(url_for("gatehouse.account"))
     count = account.revoke_other_sessions(signed_in_user())
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
+    return redirect(url_for("gatehouse.account"))
+
+
+@login_required
+def forget_trusted_browser(browser_id: int) -> ResponseReturnValue:
+    """Stop trusting a browser: its next sign-in asks for the two-factor code again."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+    elif two_factor.forget_browser(signed_in_user(), browser_id):
+        flash("That browser will be asked for a code at its next sign-in.", "success")
+    else:
+        flash("That browser was no longer trusted.", "info")
     return redirect(url_for("gatehouse.account"))

@@ -16,9 +16,12 @@ from ..forms import (
     ConfirmForm,
     CurrentPasswordForm,
     GatehouseForm,
+    ReauthenticateForm,
+    code_refusal,
     locked_message,
     password_rules,
 )
+from ..services import second_factor
 
 
 def _refuse(field: Field, check: account.PasswordCheck) -> tuple[int, dict[str, str]]:
@@ -38,14 +41,19 @@ def _shown(form: GatehouseForm) -> tuple[int, dict[str, str]]:
 @login_required
 def reauthenticate() -> ResponseReturnValue:
     """Enter the password again; then back to ``next`` with a rotated session token."""
-    form = CurrentPasswordForm()
+    user = signed_in_user()
+    form = ReauthenticateForm(needs_code=second_factor.is_enabled(user))
     status, headers = _shown(form)
     if form.validate_on_submit():
-        check = signin.reauthenticate(signed_in_user(), form.password.data or "")
-        if check.ok:
+        result = signin.reauthenticate(user, form.password.data or "", form.code.data)
+        if result.ok:
             back = signin.landing_url(request.args.get("next"), url_for("gatehouse.account"))
             return redirect(back)
-        status, headers = _refuse(form.password, check)
+        if result.code is None:
+            status, headers = _refuse(form.password, result.password)
+        else:
+            message, status, headers = code_refusal(result.code.retry_after)
+            form.code.errors = [message]
     return render_template("gatehouse/reauthenticate.html", form=form), status, headers
 
 

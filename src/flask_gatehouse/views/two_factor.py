@@ -9,10 +9,14 @@ from ..flows import two_factor
 from ..forms import CodeForm, ConfirmForm
 
 
-def _recovery_codes_page(codes: list[str]) -> ResponseReturnValue:
-    """The new codes, shown this once (the page is never cached: it is a Gatehouse page)."""
+def recovery_codes_page(codes: list[str], continue_url: str | None = None) -> ResponseReturnValue:
+    """The new codes, shown this once (the page is never cached: it is a Gatehouse page),
+    with a link on to ``continue_url`` (by default the two-factor page)."""
     return render_template(
-        "gatehouse/recovery_codes.html", codes=codes, download="\r\n".join([*codes, ""])
+        "gatehouse/recovery_codes.html",
+        codes=codes,
+        download="\r\n".join([*codes, ""]),
+        continue_url=continue_url or url_for("gatehouse.two_factor"),
     )
 
 
@@ -33,7 +37,7 @@ def two_factor_page() -> ResponseReturnValue:
         codes = two_factor.confirm_enrolment(user, form.code.data or "")
         if codes is not None:
             flash("Two-factor authentication is on.", "success")
-            return _recovery_codes_page(codes)
+            return recovery_codes_page(codes)
         form.code.errors = ["That code is not right. Enter the code your app shows now."]
     enrolment = two_factor.pending_enrolment(user) if form.is_submitted() else None
     if enrolment is None:
@@ -50,8 +54,12 @@ def disable_two_factor() -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
-    elif two_factor.disable(signed_in_user()):
-        flash("Two-factor authentication is off.", "success")
+    else:
+        outcome = two_factor.disable(signed_in_user())
+        if outcome == "required":
+            flash("This site requires two-factor authentication: it stays on.", "error")
+        elif outcome == "off":
+            flash("Two-factor authentication is off.", "success")
     return redirect(url_for("gatehouse.two_factor"))
 
 
@@ -66,4 +74,4 @@ def regenerate_recovery_codes() -> ResponseReturnValue:
     if codes is None:
         return redirect(url_for("gatehouse.two_factor"))
     flash("New recovery codes made: the old ones no longer work.", "success")
-    return _recovery_codes_page(codes)
+    return recovery_codes_page(codes)
