@@ -6,8 +6,9 @@ instead of fields, JSON of the wrong shape or types, JSON nested past the parser
 bytes under odd content types. Every GET endpoint gets random query strings. Each request may
 also carry hostile headers (Host, Content-Type, Accept, cookies, X-Forwarded-For, User-Agent,
 a lying Content-Length), and goes out as a stranger, as a signed-in user and in the middle of
-a pending sign-in (/login/new-password, /login/two-factor), with the visitor's real CSRF
-token most of the time so that the forms' validators and flows run, not only the CSRF check.
+a pending sign-in (/login/new-password, /login/two-factor, /login/two-factor/setup), with the
+visitor's real CSRF token most of the time so that the forms' validators and flows run, not
+only the CSRF check.
 
 The generator is seeded: the same requests on every run. GATEHOUSE_FUZZ_SEED picks other
 ones, GATEHOUSE_FUZZ_ROUNDS sends more. The app runs with TESTING, so an exception reaches the
@@ -158,7 +159,7 @@ class Visitors:
     """A stranger, a signed-in user and a pending sign-in, made again when a request may
     have ended them (signed out, account deleted, new password chosen)."""
 
-    KINDS = ("stranger", "signed_in", "pending", "two_factor")
+    KINDS = ("stranger", "signed_in", "pending", "two_factor", "enrolment")
 
     def __init__(self, app: Flask, user_factory: Callable[..., Account]) -> None:
         self.app = app
@@ -178,15 +179,16 @@ class Visitors:
             "signed_in": "/account",
             "pending": "/login/new-password",
             "two_factor": "/login/two-factor",
+            "enrolment": "/login/two-factor/setup",
         }.get(visitor.kind)
         if page is None:
             return True
         client = self.app.test_client(use_cookies=False)
         return client.get(page, headers={"Cookie": visitor.cookie}).status_code == 200
 
-    def _account(self, *, temporary: bool = False) -> Account:
+    def _account(self, *, temporary: bool = False, prefix: str = "fuzz") -> Account:
         self.accounts += 1
-        name = f"fuzz{self.accounts}"
+        name = f"{prefix}{self.accounts}"
         account = self.user_factory(email=f"{name}@example.com", username=name)
         if temporary:
             command = ["gatehouse", "set-password", account.email, "--temporary"]
@@ -229,6 +231,14 @@ class Visitors:
         client.post("/logout", data={"csrf_token": csrf_token(client.get("/logout"))})
         assert login(client, account.email).headers["Location"] == "/login/two-factor"
         return self._visitor("two_factor", client, "/login/two-factor")
+
+    def _enrolment(self) -> Visitor:
+        """A pending sign-in held at the enrolment the policy requires (``fuzz_app``'s
+        GATEHOUSE_MFA_REQUIRED picks the "mfa" accounts)."""
+        client = self.app.test_client()
+        response = login(client, self._account(prefix="mfa").email)
+        assert response.headers["Location"] == "/login/two-factor/setup"
+        return self._visitor("enrolment", client, "/login/two-factor/setup")
 
 
 class Fuzzer:
@@ -400,6 +410,10 @@ def percent_encoded(pairs: list[tuple[bytes, bytes]]) -> str:
     return "&".join(f"{quote_from_bytes(k)}={quote_from_bytes(v)}" for k, v in pairs)
 
 
+def _mfa_accounts(user: Any) -> bool:
+    return str(user.username).startswith("mfa")
+
+
 @pytest.fixture
 def fuzz_app(make_app: Any) -> Iterator[Flask]:
     """The demo with every rate limit and lockout raised out of the way (the fuzzer must reach
@@ -409,7 +423,7 @@ def fuzz_app(make_app: Any) -> Iterator[Flask]:
         for key in DEFAULTS
         if key.startswith("GATEHOUSE_") and key.endswith(("_LIMIT", "_LIMITS"))
     }
-    app: Flask = make_app(**limits)
+    app: Flask = make_app(**limits, GATEHOUSE_MFA_REQUIRED=_mfa_accounts)
     with captured_mail(app):
         yield app
 

@@ -327,7 +327,7 @@ def test_a_required_enrolment_can_wait_a_week(
     page = setup_page(client)
     assert NOT_NOW not in page.text
     assert "Set it up now to finish signing in." in page.text
-    assert postpone(client).headers["Location"] == "/login"
+    assert postpone(client).headers["Location"] == SETUP
     assert not signed_in(client)
 
     # The sign-in still waits at the setup page: enrolling there finishes it.
@@ -381,7 +381,7 @@ def test_the_grace_period_counts_from_the_first_time_asked(
     clock.move_to(first_asked + timedelta(days=8))
     asked_to_enrol(client, user)
     assert NOT_NOW not in setup_page(client).text
-    assert postpone(client).headers["Location"] == "/login"
+    assert postpone(client).headers["Location"] == SETUP
     assert not signed_in(client)
 
 
@@ -390,7 +390,7 @@ def test_no_grace_period_means_no_not_now(client: FlaskClient, user: Account, cl
     asked_to_enrol(client, user)
     page = setup_page(client)
     assert NOT_NOW not in page.text
-    assert postpone(client).headers["Location"] == "/login"
+    assert postpone(client).headers["Location"] == SETUP
     assert not signed_in(client)
     _, shown = enrol_at_sign_in(client)
     assert shown.status_code == 200

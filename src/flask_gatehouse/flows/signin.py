@@ -269,16 +269,20 @@ def enrol_at_sign_in(code: str) -> Enrolled | None:
     return Enrolled(codes, result)
 
 
-def postpone_enrolment() -> SignIn | None:
-    """Sign in without enrolling, while the grace period lasts; None when the pending sign-in
-    expired, or the grace period is over (the sign-in then stays at the enrolment stage)."""
+def postpone_enrolment() -> SignIn | Literal["expired", "grace_over"]:
+    """Sign in without enrolling, while the grace period lasts: "expired" when no sign-in
+    waits (any more), "grace_over" when it is too late to postpone (the sign-in then stays at
+    the enrolment stage)."""
     found = _pending("two_factor_enrolment")
     if found is None:
-        return None
+        return "expired"
     pending, user = found
-    if second_factor.grace_ends(user) <= utcnow() or not pending_logins.finish(pending):
+    if second_factor.grace_ends(user) <= utcnow():
         commit()
-        return None
+        return "grace_over"
+    if not pending_logins.finish(pending):
+        commit()
+        return "expired"
     audit.record("two_factor_postponed", "success", user=user)
     return _advance(
         user,

@@ -154,8 +154,11 @@ def postpone_two_factor() -> ResponseReturnValue:
         flash("That form expired. Please try again.", "error")
         return redirect(url_for("gatehouse.login_two_factor_setup"))
     result = signin.postpone_enrolment()
-    if result is None:
+    if result == "expired":
         return _sign_in_expired()
+    if result == "grace_over":
+        flash("The time to put this off has run out: set it up now to sign in.", "error")
+        return redirect(url_for("gatehouse.login_two_factor_setup"))
     return _continue(result)
 
 
