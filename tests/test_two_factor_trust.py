@@ -424,6 +424,9 @@ def test_one_accounts_trust_does_not_skip_anothers_code(
     assert skips_the_code(client, bob)
     logout(client)
     assert not skips_the_code(client, user)
+    # Alice's record went with her trust: her account page lists no browser that cannot use it.
+    assert code_sent(client, alice_secret, clock).status_code == 302
+    assert trusted_rows(client) == []
 
 
 # --- the account's lockout for codes ----------------------------------------------------------
@@ -437,6 +440,7 @@ def test_ten_wrong_codes_lock_the_second_step(
     wrong_codes_at_sign_in(stranger, user, 10)
     (mail,) = lock_mails(mailbox, user)
     assert "your password is known to someone else" in text(mail)
+    assert "locked for up to 1 hour" in text(mail)
     assert re.search(r"https://gatehouse\.test/forgot\b", text(mail))
     (locked,) = events(app, "two_factor_locked")
     assert (locked.outcome, locked.user_id) == ("success", user.id)

@@ -10,10 +10,11 @@ mails a notice that warns when few remain.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from flask import current_app
+from limits import parse_many
 
 from ..models import User, utcnow
 from . import audit, mail, recovery_codes, throttle, totp
@@ -72,6 +73,7 @@ def check(user: User, code: str, *, action: str) -> Check:
                     "two_factor_locked",
                     to=user.email,
                     username=user.username,
+                    locked_for=mail.duration(_longest_window()),
                     reset_link=mail.link("gatehouse.forgot_password"),
                 )
             return Check()
@@ -120,6 +122,12 @@ def notify(user: User, template: str) -> None:
         username=user.username,
         reset_link=mail.link("gatehouse.forgot_password"),
     )
+
+
+def _longest_window() -> timedelta:
+    """How long a lock of the second step lasts at most: the longest window of its limits."""
+    tiers = parse_many(current_app.config["GATEHOUSE_TWO_FACTOR_LOCKOUT_LIMITS"])
+    return timedelta(seconds=max(tier.get_expiry() for tier in tiers))
 
 
 def _spend(user: User, code: str) -> Literal["authenticator app", "recovery code"] | None:

@@ -24,8 +24,9 @@ _MAX_TOKEN_LENGTH = 64
 
 
 def trust(user: User) -> None:
-    """Trust this browser for ``user`` from now on (the user's expired records are deleted on
-    the way). Joins the current transaction."""
+    """Trust this browser for ``user`` from now on. The record its cookie held until now
+    (perhaps another account's) goes, as do the user's expired ones. Joins the current
+    transaction."""
     lifetime = current_app.config["GATEHOUSE_TWO_FACTOR_TRUST_DURATION"]
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -35,6 +36,9 @@ def trust(user: User) -> None:
             TrustedBrowser.user_id == user.id, TrustedBrowser.expires_at <= now
         )
     )
+    replaced = _cookie_token()
+    if replaced is not None:
+        session.execute(delete(TrustedBrowser).where(TrustedBrowser.token_hash == digest(replaced)))
     session.add(
         TrustedBrowser(
             token_hash=digest(token),
@@ -58,8 +62,8 @@ def trust(user: User) -> None:
 def vouches_for(user: User) -> bool:
     """Whether this browser is trusted by ``user`` now; its last use is recorded when it is.
     Joins the current transaction."""
-    token = request.cookies.get(host_cookie(_COOKIE))
-    if not token or len(token) > _MAX_TOKEN_LENGTH:
+    token = _cookie_token()
+    if token is None:
         return False
     now = utcnow()
     result = cast(
@@ -76,6 +80,11 @@ def vouches_for(user: User) -> bool:
         ),
     )
     return result.rowcount == 1
+
+
+def _cookie_token() -> str | None:
+    token = request.cookies.get(host_cookie(_COOKIE))
+    return token if token and len(token) <= _MAX_TOKEN_LENGTH else None
 
 
 def active_for(user: User) -> list[TrustedBrowser]:
