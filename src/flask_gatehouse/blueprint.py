@@ -8,6 +8,7 @@ from .views import (
     confirmation,
     health,
     mailbox,
+    passkeys,
     password_reset,
     profile,
     settings,
@@ -105,3 +106,60 @@ blueprint.add_url_rule("/dev/mailbox/<name>", view_func=mailbox.message)
 
 # Gatehouse's error pages on its own pages; the whole app's with GATEHOUSE_HARDEN_WHOLE_APP.
 errors.register(blueprint)
+
+# Passkeys (GATEHOUSE_PASSKEYS): the account's page, and the JSON endpoints of each ceremony.
+blueprint.add_url_rule("/account/passkeys", view_func=passkeys.passkeys_page, endpoint="passkeys")
+blueprint.add_url_rule(
+    "/account/passkeys/options",
+    view_func=passkeys.add_options,
+    endpoint="passkey_add_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/account/passkeys", view_func=passkeys.add, endpoint="passkey_add", methods=["POST"]
+)
+blueprint.add_url_rule(
+    "/account/passkeys/<int(max=2147483647):passkey_id>/rename",
+    view_func=passkeys.rename,
+    endpoint="passkey_rename",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/account/passkeys/<int(max=2147483647):passkey_id>/delete",
+    view_func=passkeys.remove,
+    endpoint="passkey_remove",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/login/passkey/options",
+    view_func=passkeys.login_options,
+    endpoint="passkey_login_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/login/passkey", view_func=passkeys.login, endpoint="passkey_login", methods=["POST"]
+)
+blueprint.add_url_rule(
+    "/login/two-factor/passkey/options",
+    view_func=passkeys.two_factor_options,
+    endpoint="two_factor_passkey_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/login/two-factor/passkey",
+    view_func=passkeys.two_factor,
+    endpoint="two_factor_passkey",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/reauthenticate/passkey/options",
+    view_func=passkeys.reauthenticate_options,
+    endpoint="reauthenticate_passkey_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/reauthenticate/passkey",
+    view_func=passkeys.reauthenticate,
+    endpoint="reauthenticate_passkey",
+    methods=["POST"],
+)

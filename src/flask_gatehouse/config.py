@@ -86,6 +86,12 @@ DEFAULTS: dict[str, Any] = {
     "GATEHOUSE_REAUTHENTICATE_AFTER": timedelta(minutes=15),
     #: Mail a "new sign-in" notice when an account signs in from a browser it never used.
     "GATEHOUSE_NOTIFY_NEW_DEVICE": True,
+    #: Passkeys (WebAuthn): "on" (passwordless sign-in, and as a second factor),
+    #: "second-factor-only" (security keys beside the authenticator app's code) or "off".
+    "GATEHOUSE_PASSKEYS": "on",
+    #: The WebAuthn relying party id: by default the host of GATEHOUSE_BASE_URL (never the
+    #: request's Host header). A parent domain lets subdomains share passkeys.
+    "GATEHOUSE_WEBAUTHN_RP_ID": None,
     #: How long "trust this browser" on the two-factor sign-in page spares that browser the
     #: code (docs/two-factor.md).
     "GATEHOUSE_TWO_FACTOR_TRUST_DURATION": timedelta(days=30),

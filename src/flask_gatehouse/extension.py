@@ -128,6 +128,8 @@ def _secure_config(app: Flask) -> None:
         )
     if config["GATEHOUSE_EMAIL_CONFIRMATION"] not in ("required", "optional", "off"):
         raise RuntimeError('GATEHOUSE_EMAIL_CONFIRMATION must be "required", "optional" or "off".')
+    if config["GATEHOUSE_PASSKEYS"] not in ("on", "second-factor-only", "off"):
+        raise RuntimeError('GATEHOUSE_PASSKEYS must be "on", "second-factor-only" or "off".')
     policy = config["GATEHOUSE_MFA_REQUIRED"]
     if not callable(policy) and policy not in ("off", "all"):
         raise RuntimeError(

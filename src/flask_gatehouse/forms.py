@@ -36,6 +36,7 @@ __all__ = [
     "GatehouseForm",
     "LoginForm",
     "NewPasswordForm",
+    "PasskeyNameForm",
     "ReauthenticateForm",
     "RegisterForm",
     "ResetPasswordForm",
@@ -201,6 +202,12 @@ class TwoFactorLoginForm(CodeForm):
         super().__init__(**kwargs)
         lifetime = duration(current_app.config["GATEHOUSE_TWO_FACTOR_TRUST_DURATION"])
         self.trust_browser.label.text = f"Trust this browser for {lifetime}: skip the code here"
+
+
+class PasskeyNameForm(GatehouseForm):
+    """A passkey's new name."""
+
+    name = StringField("Name", validators=[InputRequired(), Length(max=64)])
 
 
 class EmailRequestForm(_TypedEmailForm):

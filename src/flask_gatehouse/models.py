@@ -68,7 +68,11 @@ class User(Model):
 
     __tablename__ = "gatehouse_users"
     #: SQLite would give a deleted account's id to the next sign-up (see gatehouse_0005).
-    __table_args__ = ({"sqlite_autoincrement": True},)
+    #: The handle's uniqueness is an index, which SQLite can add to the existing table.
+    __table_args__ = (
+        Index("uq_gatehouse_users_webauthn_user_handle", "webauthn_user_handle", unique=True),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -93,6 +97,9 @@ class User(Model):
     #: When a sign-in first asked the user to enrol a second factor that
     #: GATEHOUSE_MFA_REQUIRED requires: GATEHOUSE_MFA_GRACE counts from here.
     two_factor_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The random WebAuthn user handle that passkeys carry (never the id, which would tell
+    #: the authenticator, and whoever reads it, which account it is); set at the first passkey.
+    webauthn_user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     # The interface Flask-Login expects of a user (instead of its UserMixin, whose __eq__
     # and __hash__ would override the ORM's identity semantics).
@@ -236,6 +243,51 @@ class TrustedBrowser(Model):
 
     def __repr__(self) -> str:
         return f"<TrustedBrowser {self.id} of user {self.user_id}>"
+
+
+class WebAuthnCredential(Model):
+    """A passkey or security key (WebAuthn): what checking its signatures needs, and what the
+    owner's list shows. ``kind`` "passkey" signs in alone (discoverable, user verification);
+    "security_key" is a second factor only."""
+
+    __tablename__ = "gatehouse_webauthn_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    #: JSON list of transport hints ("internal", "hybrid", "usb", ...), for allowCredentials.
+    transports: Mapped[str] = mapped_column(String(200), default="[]")
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_state: Mapped[bool] = mapped_column(Boolean, default=False)
+    aaguid: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When a signature count failed to increase (a cloned authenticator?): refused since.
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<WebAuthnCredential {self.id} of user {self.user_id}>"
+
+
+class WebAuthnChallenge(Model):
+    """A WebAuthn challenge handed to a browser: single use (deleted when answered), short
+    lived, for one ``purpose`` and, except for a passwordless sign-in, one account."""
+
+    __tablename__ = "gatehouse_webauthn_challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    challenge: Mapped[bytes] = mapped_column(LargeBinary(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class TotpFactor(Model):

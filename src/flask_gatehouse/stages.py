@@ -29,8 +29,9 @@ class Stage(Protocol):
         """The endpoint of the page that completes the stage, or None when it stops the
         sign-in."""
 
-    def is_needed(self, user: User) -> bool:
-        """Whether ``user`` must pass this stage now."""
+    def is_needed(self, user: User, method: str) -> bool:
+        """Whether ``user``, who proved who they are by ``method`` ("password", "passkey"),
+        must pass this stage now."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class EmailConfirmation:
     key: str = "email_confirmation"
     page: str | None = None
 
-    def is_needed(self, user: User) -> bool:
+    def is_needed(self, user: User, method: str) -> bool:
         required = current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "required"
         return required and user.email_confirmed_at is None
 
@@ -54,7 +55,7 @@ class PasswordChange:
     key: str = "password_change"
     page: str | None = "gatehouse.login_new_password"
 
-    def is_needed(self, user: User) -> bool:
+    def is_needed(self, user: User, method: str) -> bool:
         return user.password_change_required
 
 
@@ -66,7 +67,9 @@ class TwoFactor:
     key: str = "two_factor"
     page: str | None = "gatehouse.login_two_factor"
 
-    def is_needed(self, user: User) -> bool:
+    def is_needed(self, user: User, method: str) -> bool:
+        if method == "passkey":  # a verified passkey is two factors in one
+            return False
         return second_factor.is_enabled(user) and not trusted_browsers.vouches_for(user)
 
 
@@ -78,7 +81,9 @@ class TwoFactorEnrolment:
     key: str = "two_factor_enrolment"
     page: str | None = "gatehouse.login_two_factor_setup"
 
-    def is_needed(self, user: User) -> bool:
+    def is_needed(self, user: User, method: str) -> bool:
+        if method == "passkey":
+            return False
         return second_factor.is_required(user) and not second_factor.is_enabled(user)
 
 
@@ -93,8 +98,9 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def next_stage(user: User, *, after: str | None = None) -> Stage | None:
-    """The first stage ``user`` still needs, looking only past the stage ``after``."""
+def next_stage(user: User, *, method: str, after: str | None = None) -> Stage | None:
+    """The first stage ``user`` (proved by ``method``) still needs, looking only past the
+    stage ``after``."""
     keys = [stage.key for stage in STAGES]
     start = keys.index(after) + 1 if after is not None else 0
-    return next((stage for stage in STAGES[start:] if stage.is_needed(user)), None)
+    return next((stage for stage in STAGES[start:] if stage.is_needed(user, method)), None)

@@ -11,7 +11,7 @@ from flask import session
 from flask_login import logout_user
 
 from ..models import Event, User, UserSession
-from ..services import audit, sessions, users
+from ..services import audit, passkeys, sessions, users
 from ..services.export import account_data
 from ..services.passwords import hash_password
 from ..services.transaction import commit
@@ -40,11 +40,17 @@ class Overview:
     current_session_id: int | None
     events: list[Event]
     two_factor: two_factor.Status
+    #: GATEHOUSE_PASSKEYS is not "off", and how many the account has.
+    passkeys_enabled: bool
+    passkey_count: int
 
 
 def overview(user: User) -> Overview:
+    enabled = passkeys.mode() != "off"
     return Overview(
         two_factor=two_factor.status(user),
+        passkeys_enabled=enabled,
+        passkey_count=passkeys.count(user) if enabled else 0,
         pending_email=email_change.pending(user),
         sessions=sessions.active_for(user),
         current_session_id=sessions.current_id(),

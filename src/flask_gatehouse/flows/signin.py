@@ -18,6 +18,7 @@ from ..models import PendingLogin, User, UserSession, utcnow
 from ..services import (
     audit,
     mail,
+    passkeys,
     pending_logins,
     second_factor,
     sessions,
@@ -75,7 +76,7 @@ def sign_in_with_password(
             audit.record("login", "failure", identifier=email.canonical)
             commit()
             return SignIn()
-        stage = stages.next_stage(user)
+        stage = stages.next_stage(user, method="password")
         if stage is not None and stage.page is None:
             attempt.failed()
             audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
@@ -104,7 +105,7 @@ def _advance(
 ) -> SignIn:
     """Run the stages after ``after``: stop, hold the sign-in for a stage's page, or start the
     session. Commits."""
-    stage = stages.next_stage(user, after=after)
+    stage = stages.next_stage(user, method=method, after=after)
     if stage is not None and stage.page is None:
         audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
         commit()
@@ -195,10 +196,33 @@ def pass_two_factor(code: str, *, trust_browser: bool) -> CodeCheck:
             audit.record("two_factor", "failure", user=user, detail="sign-in discarded")
         commit()
         return CodeCheck("discarded" if discard else "wrong")
+    return _second_factor_passed(pending, user, check.passed_by, trust_browser=trust_browser)
+
+
+def pass_two_factor_with_passkey(credential: dict[str, Any], *, trust_browser: bool) -> CodeCheck:
+    """Complete the two-factor stage with a passkey or security key of the account (user
+    verification not needed: the password was the first factor)."""
+    found = _pending("two_factor")
+    if found is None:
+        return CodeCheck("expired")
+    pending, user = found
+    try:
+        passkeys.authenticate(credential, "second_factor", user)
+    except passkeys.RefusedError as refused:
+        audit.record("two_factor", "failure", user=user, detail=f"passkey refused: {refused}")
+        commit()
+        return CodeCheck("wrong")
+    return _second_factor_passed(pending, user, "passkey", trust_browser=trust_browser)
+
+
+def _second_factor_passed(
+    pending: PendingLogin, user: User, passed_by: str, *, trust_browser: bool
+) -> CodeCheck:
+    """The two-factor stage passed by ``passed_by``: on with the stages after it."""
     if not pending_logins.finish(pending):
         commit()
         return CodeCheck("expired")
-    audit.record("two_factor", "success", user=user, detail=check.passed_by)
+    audit.record("two_factor", "success", user=user, detail=passed_by)
     if trust_browser:
         trusted_browsers.trust(user)
     result = _advance(
@@ -209,6 +233,40 @@ def pass_two_factor(code: str, *, trust_browser: bool) -> CodeCheck:
         after="two_factor",
     )
     return CodeCheck("passed", result)
+
+
+def passkey_options(purpose: passkeys.Purpose, user: User | None) -> dict[str, Any]:
+    """Options for a passkey ceremony of ``purpose`` ("sign_in" with no user; "second_factor"
+    for the pending sign-in's account; "reauthenticate" for the signed-in one). Commits the
+    challenge."""
+    options = passkeys.authentication_options(purpose, user)
+    commit()
+    return options
+
+
+def second_factor_options() -> dict[str, Any] | None:
+    """Options for a second-factor passkey of this browser's pending sign-in; None without
+    one."""
+    user = pending_user("two_factor")
+    return passkey_options("second_factor", user) if user is not None else None
+
+
+def sign_in_with_passkey(credential: dict[str, Any], *, next_url: str | None) -> SignIn:
+    """A passkey with user verification as the first factor, and the second at once (so the
+    two-factor stages are skipped); then the other stages and the session. A refused passkey
+    is audited (a cloned one is also flagged and its owner told) and signs nobody in."""
+    try:
+        assertion = passkeys.authenticate(credential, "sign_in", None)
+    except passkeys.RefusedError as refused:
+        audit.record("login", "failure", detail=f"passkey refused: {refused}")
+        commit()
+        return SignIn()
+    user = users.find_by_id(assertion.credential.user_id)
+    if user is None or not user.active:
+        audit.record("login", "failure", user=user, detail="passkey of an inactive account")
+        commit()
+        return SignIn()
+    return first_factor_passed(user, method="passkey", remember=False, next_url=next_url)
 
 
 @dataclass(frozen=True)
@@ -346,6 +404,25 @@ class Reauthentication:
     ok: bool
     password: users.PasswordCheck
     code: second_factor.Check | None = None
+
+
+def reauthenticate_with_passkey(user: User, credential: dict[str, Any]) -> bool:
+    """Re-authenticate with one of ``user``'s own passkeys, verifying its user (which stands
+    for the password and the second factor); False when refused."""
+    try:
+        assertion = passkeys.authenticate(credential, "reauthenticate", user)
+    except passkeys.RefusedError as refused:
+        audit.record("reauthenticated", "failure", user=user, detail=f"passkey refused: {refused}")
+        commit()
+        return False
+    if assertion.credential.kind != "passkey":
+        audit.record("reauthenticated", "failure", user=user, detail="a security key alone")
+        commit()
+        return False
+    sessions.reauthenticated()
+    audit.record("reauthenticated", "success", user=user, detail="passkey")
+    commit()
+    return True
 
 
 def reauthenticate(user: User, password: str, code: str | None) -> Reauthentication:

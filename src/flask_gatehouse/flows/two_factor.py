@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Literal
 
 from ..models import TrustedBrowser, User
-from ..services import audit, recovery_codes, second_factor, totp, trusted_browsers
+from ..services import audit, passkeys, recovery_codes, second_factor, totp, trusted_browsers
 from ..services.transaction import commit
 
 
@@ -28,13 +28,13 @@ class Status:
 def status(user: User) -> Status:
     record = totp.factor(user)
     enabled_at = record.confirmed_at if record is not None else None
-    enabled = enabled_at is not None
+    any_factor = second_factor.is_enabled(user)
     return Status(
-        enabled=enabled,
+        enabled=enabled_at is not None,
         enabled_at=enabled_at,
-        unused_recovery_codes=recovery_codes.remaining(user) if enabled else 0,
+        unused_recovery_codes=recovery_codes.remaining(user) if any_factor else 0,
         required=second_factor.is_required(user),
-        trusted_browsers=trusted_browsers.active_for(user) if enabled else [],
+        trusted_browsers=trusted_browsers.active_for(user) if any_factor else [],
     )
 
 
@@ -67,7 +67,9 @@ def disable(user: User) -> Literal["off", "was_off", "required"]:
     GATEHOUSE_MFA_REQUIRED asks this user for a second factor."""
     if second_factor.is_required(user) and second_factor.is_enabled(user):
         return "required"
-    enabled = totp.remove(user)
+    enabled = second_factor.is_enabled(user)
+    totp.remove(user)
+    passkeys.remove_all(user, kind="security_key")
     recovery_codes.remove(user)
     trusted_browsers.revoke_all(user)
     if enabled:
@@ -80,7 +82,7 @@ def disable(user: User) -> Literal["off", "was_off", "required"]:
 def regenerate_recovery_codes(user: User) -> list[str] | None:
     """A new set of recovery codes voiding the old one (to show once); None when two-factor
     is off."""
-    if not totp.is_enabled(user):
+    if not second_factor.is_enabled(user):
         return None
     codes = second_factor.new_recovery_codes(user, "recovery_codes_regenerated")
     commit()

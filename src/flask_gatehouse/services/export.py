@@ -6,13 +6,14 @@ Those would not tell the owner anything, and a copy of the file must not be a ke
 account. The export says only whether a password is set.
 """
 
+import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from ..models import Token, User, UserSession, utcnow
-from . import audit, recovery_codes, totp, trusted_browsers
+from . import audit, passkeys, recovery_codes, totp, trusted_browsers
 from .database import db
 
 
@@ -69,6 +70,20 @@ def account_data(user: User) -> dict[str, Any]:
                 for record in trusted_browsers.active_for(user)
             ],
         },
+        "passkeys": [
+            {
+                "name": record.name,
+                "kind": record.kind,
+                "created_at": record.created_at.isoformat(),
+                "last_used_at": _time(record.last_used_at),
+                "flagged_at": _time(record.flagged_at),
+                "aaguid": record.aaguid,
+                "transports": json.loads(record.transports),
+                "backup_eligible": record.backup_eligible,
+                "backed_up": record.backup_state,
+            }
+            for record in passkeys.credentials(user)
+        ],
         "security_events": [audit.as_dict(event) for event in audit.recent(user=user, limit=None)],
         "email_links": [
             {

@@ -17,7 +17,7 @@ from flask import current_app
 from limits import parse_many
 
 from ..models import User, utcnow
-from . import audit, mail, recovery_codes, throttle, totp
+from . import audit, mail, passkeys, recovery_codes, throttle, totp
 
 #: A recovery code's notice warns when this many or fewer are left.
 RECOVERY_CODES_LOW = 3
@@ -34,8 +34,9 @@ class Check:
 
 
 def is_enabled(user: User) -> bool:
-    """Whether ``user`` has a second factor to ask for."""
-    return totp.is_enabled(user)
+    """Whether ``user`` has a second factor to ask for: an authenticator app, or a security
+    key (a passkey signs in on its own and does not make the password ask for more)."""
+    return totp.is_enabled(user) or passkeys.count(user, kind="security_key") > 0
 
 
 def is_required(user: User) -> bool:
@@ -132,9 +133,7 @@ def _longest_window() -> timedelta:
 
 def _spend(user: User, code: str) -> Literal["authenticator app", "recovery code"] | None:
     record = totp.factor(user)
-    if record is None or record.confirmed_at is None:
-        return None
-    if totp.verify(record, code):
+    if record is not None and record.confirmed_at is not None and totp.verify(record, code):
         return "authenticator app"
     if recovery_codes.use(user, code):
         return "recovery code"

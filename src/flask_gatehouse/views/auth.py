@@ -18,6 +18,8 @@ from ..forms import (
     password_rules,
     register_form,
 )
+from ..services import passkeys
+from ..services.passkeys import mode
 from .two_factor import recovery_codes_page
 
 #: A refused login's one message. The right password for an unconfirmed address gets the same
@@ -72,13 +74,16 @@ def login() -> ResponseReturnValue:
             return redirect(url_for(result.next_page))
         if result.retry_after is not None:
             form.form_errors.append(locked_message(result.retry_after))
-            page = render_template("gatehouse/login.html", form=form)
+            page = render_template(
+                "gatehouse/login.html", form=form, passkeys_enabled=mode() == "on"
+            )
             return page, 429, {"Retry-After": str(result.retry_after)}
         form.form_errors.append(_REFUSED[current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"]])
     elif form.is_submitted() and not form.csrf_errors:
         signin.record_invalid_form()
     status = 400 if form.is_submitted() else 200
-    return render_template("gatehouse/login.html", form=form), status
+    page = render_template("gatehouse/login.html", form=form, passkeys_enabled=mode() == "on")
+    return page, status
 
 
 def login_new_password() -> ResponseReturnValue:
@@ -107,7 +112,8 @@ def login_new_password() -> ResponseReturnValue:
 def login_two_factor() -> ResponseReturnValue:
     """The two-factor stage of a sign-in: no session until a code from the authenticator app
     or a recovery code; five wrong codes send the browser back to the password."""
-    if signin.pending_user("two_factor") is None:
+    user = signin.pending_user("two_factor")
+    if user is None:
         return _sign_in_expired()
     form = TwoFactorLoginForm()
     status, headers = (400 if form.is_submitted() else 200), dict[str, str]()
@@ -122,7 +128,8 @@ def login_two_factor() -> ResponseReturnValue:
             return _continue(check.sign_in)
         message, status, headers = code_refusal(check.retry_after)
         form.code.errors = [message]
-    page = render_template("gatehouse/login_two_factor.html", form=form)
+    keys = mode() != "off" and passkeys.count(user) > 0
+    page = render_template("gatehouse/login_two_factor.html", form=form, security_keys=keys)
     return page, status, headers
 
 

@@ -19,6 +19,8 @@ def account_page() -> ResponseReturnValue:
         current_session_id=found.current_session_id,
         events=found.events,
         two_factor=found.two_factor,
+        passkeys_enabled=found.passkeys_enabled,
+        passkey_count=found.passkey_count,
         form=ConfirmForm(),
     )
 

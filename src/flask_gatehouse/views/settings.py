@@ -21,7 +21,8 @@ from ..forms import (
     locked_message,
     password_rules,
 )
-from ..services import second_factor
+from ..services import passkeys, second_factor
+from ..services.passkeys import mode
 
 
 def _refuse(field: Field, check: account.PasswordCheck) -> tuple[int, dict[str, str]]:
@@ -54,7 +55,11 @@ def reauthenticate() -> ResponseReturnValue:
         else:
             message, status, headers = code_refusal(result.code.retry_after)
             form.code.errors = [message]
-    return render_template("gatehouse/reauthenticate.html", form=form), status, headers
+    with_passkey = mode() == "on" and passkeys.count(user, kind="passkey") > 0
+    page = render_template(
+        "gatehouse/reauthenticate.html", form=form, passkeys_enabled=with_passkey
+    )
+    return page, status, headers
 
 
 @account_change_limits

@@ -1,0 +1,217 @@
+"""Passkeys: the account's passkeys page, and the JSON endpoints that static/gatehouse/passkeys.js
+calls for each WebAuthn ceremony (options, then the browser's answer).
+
+The JSON endpoints take the page's CSRF token in the ``X-CSRFToken`` header (the body is the
+credential, an object the forms' text fields cannot carry) and answer ``{"publicKey": ...}``,
+``{"redirect": url}`` or the usual ``{"error": {"code", "message"}}``. A ceremony the
+configuration switches off (GATEHOUSE_PASSKEYS) is a 404.
+"""
+
+from typing import Any
+
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf.csrf import validate_csrf
+from werkzeug.exceptions import BadRequest
+from wtforms import ValidationError
+
+from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
+from ..flows import passkeys, signin
+from ..forms import ConfirmForm, PasskeyNameForm
+from ..services import json_body
+from ..services.passkeys import mode
+
+_REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
+
+
+def _require(*modes: str) -> None:
+    if mode() not in modes:
+        abort(404)
+
+
+def _body() -> dict[str, Any]:
+    """The JSON body (an object) of a ceremony's request, after its CSRF token."""
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        try:
+            validate_csrf(request.headers.get("X-CSRFToken"))
+        except ValidationError as error:
+            raise BadRequest(f"The CSRF token is missing or wrong: {error}") from None
+    body = json_body.read()
+    if not isinstance(body, dict):
+        raise BadRequest("Send a JSON object.")
+    return body
+
+
+def _credential(body: dict[str, Any]) -> dict[str, Any]:
+    credential = body.get("credential")
+    if not isinstance(credential, dict):
+        raise BadRequest("Send the credential as a JSON object (credential.toJSON()).")
+    return credential
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be text.")
+    return value
+
+
+def _refused(message: str = _REFUSED, status: int = 400) -> ResponseReturnValue:
+    return jsonify(error={"code": status, "message": message}), status
+
+
+def _options(options: dict[str, Any] | None) -> ResponseReturnValue:
+    if options is None:
+        return _refused("That sign-in expired. Please sign in again.")
+    return jsonify(publicKey=options)
+
+
+# --- the account's passkeys ------------------------------------------------------------------
+
+
+@recent_login_required
+def passkeys_page() -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    user = signed_in_user()
+    if user.email_confirmed_at is None:
+        flash("Confirm your email address first: then you can add a passkey.", "info")
+        return redirect(url_for("gatehouse.account"))
+    found = passkeys.overview(user)
+    return render_template(
+        "gatehouse/passkeys.html",
+        passkeys=found.passkeys,
+        limit=found.limit,
+        second_factor_only=found.second_factor_only,
+        form=ConfirmForm(),
+        rename_form=PasskeyNameForm(formdata=None),
+    )
+
+
+@account_change_limits
+@recent_login_required
+def add_options() -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    _body()
+    user = signed_in_user()
+    if user.email_confirmed_at is None:
+        return _refused("Confirm your email address first.")
+    options = passkeys.add_options(user)
+    if options is None:
+        return _refused("You have as many passkeys as an account may have: remove one first.")
+    return jsonify(publicKey=options)
+
+
+@account_change_limits
+@recent_login_required
+def add() -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    body = _body()
+    user = signed_in_user()
+    if user.email_confirmed_at is None:
+        return _refused("Confirm your email address first.")
+    added = passkeys.add(user, _credential(body), _text(body, "name"))
+    if added.refused:
+        return _refused("That passkey could not be added. Please try again.")
+    if added.needs_recovery_codes:
+        flash("Security key added. Make recovery codes now, in case you lose it.", "success")
+        return jsonify(redirect=url_for("gatehouse.two_factor"))
+    flash("Passkey added.", "success")
+    return jsonify(redirect=url_for("gatehouse.passkeys"))
+
+
+@account_change_limits
+@recent_login_required
+def rename(passkey_id: int) -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    form = PasskeyNameForm()
+    if not form.validate_on_submit():
+        flash("Give the passkey a name of 1 to 64 characters.", "error")
+    elif passkeys.rename(signed_in_user(), passkey_id, form.name.data or ""):
+        flash("Passkey renamed.", "success")
+    else:
+        flash("That passkey no longer exists.", "info")
+    return redirect(url_for("gatehouse.passkeys"))
+
+
+@account_change_limits
+@recent_login_required
+def remove(passkey_id: int) -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+        return redirect(url_for("gatehouse.passkeys"))
+    outcome = passkeys.remove(signed_in_user(), passkey_id)
+    if outcome == "required":
+        flash("This site requires a second factor: add another before removing this one.", "error")
+    elif outcome == "removed":
+        flash("Passkey removed.", "success")
+    else:
+        flash("That passkey no longer exists.", "info")
+    return redirect(url_for("gatehouse.passkeys"))
+
+
+# --- signing in, the second factor and re-authentication --------------------------------------
+
+
+def login_options() -> ResponseReturnValue:
+    _require("on")
+    _body()
+    return jsonify(publicKey=signin.passkey_options("sign_in", None))
+
+
+def login() -> ResponseReturnValue:
+    _require("on")
+    body = _body()
+    if current_user.is_authenticated:
+        return jsonify(redirect=signin.landing_url(request.args.get("next")))
+    result = signin.sign_in_with_passkey(_credential(body), next_url=request.args.get("next"))
+    if result.user is not None:
+        return jsonify(redirect=result.next_url)
+    if result.next_page is not None:
+        return jsonify(redirect=url_for(result.next_page))
+    return _refused()
+
+
+def two_factor_options() -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    _body()
+    return _options(signin.second_factor_options())
+
+
+def two_factor() -> ResponseReturnValue:
+    _require("on", "second-factor-only")
+    body = _body()
+    trust = body.get("trust_browser", False)
+    if not isinstance(trust, bool):
+        raise BadRequest("trust_browser must be true or false.")
+    check = signin.pass_two_factor_with_passkey(_credential(body), trust_browser=trust)
+    if check.outcome == "expired":
+        return _refused("That sign-in expired. Please sign in again.")
+    if check.sign_in is None:
+        return _refused()
+    result = check.sign_in
+    if result.next_page is not None:
+        return jsonify(redirect=url_for(result.next_page))
+    if result.user is None:
+        return jsonify(redirect=url_for("gatehouse.login"))
+    return jsonify(redirect=result.next_url)
+
+
+@login_required
+def reauthenticate_options() -> ResponseReturnValue:
+    _require("on")
+    _body()
+    return jsonify(publicKey=signin.passkey_options("reauthenticate", signed_in_user()))
+
+
+@login_required
+def reauthenticate() -> ResponseReturnValue:
+    _require("on")
+    body = _body()
+    if not signin.reauthenticate_with_passkey(signed_in_user(), _credential(body)):
+        return _refused()
+    return jsonify(
+        redirect=signin.landing_url(request.args.get("next"), url_for("gatehouse.account"))
+    )
