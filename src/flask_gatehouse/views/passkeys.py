@@ -88,7 +88,6 @@ def passkeys_page() -> ResponseReturnValue:
     )
 
 
-@account_change_limits
 @recent_login_required
 def add_options() -> ResponseReturnValue:
     _require("on", "second-factor-only")
