@@ -23,7 +23,9 @@
 
   // What each hook asks the browser for, and what it adds to the credential it sends back.
   const CEREMONIES = {
-    "passkey-sign-in": { create: false, extra: () => ({}) },
+    // Sign-in and re-authentication keep the page's ?next=: the server checks it and answers
+    // with the redirect, as the password forms do.
+    "passkey-sign-in": { create: false, keepQuery: true, extra: () => ({}) },
     "passkey-add": {
       create: true,
       // Optional: the server names an unnamed passkey itself.
@@ -33,12 +35,7 @@
       create: false,
       extra: () => ({ trust_browser: Boolean(byId("trust_browser")?.checked) }),
     },
-    "passkey-reauthenticate": {
-      create: false,
-      // The page's ?next= must reach the server, which checks it and redirects there.
-      keepQuery: true,
-      extra: () => ({}),
-    },
+    "passkey-reauthenticate": { create: false, keepQuery: true, extra: () => ({}) },
   };
 
   /** A failure whose message is meant for the user (a server's 4xx sentence, or ours). */
@@ -107,7 +104,7 @@
           : "No passkey was used: the request was cancelled, timed out, or this device has " +
               "none for this account. You can try again.";
       case "InvalidStateError": // create(): excludeCredentials matched this authenticator
-        return "This device already holds a passkey for your account.";
+        return "This security key or device is already registered to your account.";
       case "SecurityError": // the site's WebAuthn relying party does not match this address
         return "Passkeys cannot be used on this address. Please tell the site's administrators.";
       default:
