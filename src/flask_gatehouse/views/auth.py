@@ -18,7 +18,7 @@ from ..forms import (
     password_rules,
     register_form,
 )
-from ..services import passkeys
+from ..services import passkeys, totp
 from ..services.passkeys import mode
 from .two_factor import recovery_codes_page
 
@@ -129,7 +129,12 @@ def login_two_factor() -> ResponseReturnValue:
         message, status, headers = code_refusal(check.retry_after)
         form.code.errors = [message]
     keys = mode() != "off" and passkeys.count(user) > 0
-    page = render_template("gatehouse/login_two_factor.html", form=form, security_keys=keys)
+    page = render_template(
+        "gatehouse/login_two_factor.html",
+        form=form,
+        security_keys=keys,
+        authenticator_app=totp.is_enabled(user),
+    )
     return page, status, headers
 
 

@@ -127,7 +127,7 @@ def rename(passkey_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("Give the passkey a name of 1 to 64 characters.", "error")
     elif passkeys.rename(signed_in_user(), passkey_id, form.name.data or ""):
-        flash("Passkey renamed.", "success")
+        flash("Renamed.", "success")
     else:
         flash("That passkey no longer exists.", "info")
     return redirect(url_for("gatehouse.passkeys"))
@@ -145,7 +145,7 @@ def remove(passkey_id: int) -> ResponseReturnValue:
     if outcome == "required":
         flash("This site requires a second factor: add another before removing this one.", "error")
     elif outcome == "removed":
-        flash("Passkey removed.", "success")
+        flash("Removed: it no longer signs in here.", "success")
     else:
         flash("That passkey no longer exists.", "info")
     return redirect(url_for("gatehouse.passkeys"))

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from ..access import login_required, signed_in_user
 from ..flows import account, two_factor
 from ..forms import ConfirmForm
+from ..services.passkeys import mode
 
 
 @login_required
@@ -21,6 +22,7 @@ def account_page() -> ResponseReturnValue:
         two_factor=found.two_factor,
         passkeys_enabled=found.passkeys_enabled,
         passkey_count=found.passkey_count,
+        second_factor_only=mode() == "second-factor-only",
         form=ConfirmForm(),
     )
 
