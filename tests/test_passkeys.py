@@ -15,11 +15,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from flask_gatehouse.models import Event, WebAuthnCredential
+from flask_gatehouse.models import Event, User, WebAuthnCredential
 from flask_gatehouse.services import audit
 from flask_gatehouse.services.database import db
 from tests.conftest import Account, all_mail_sent, csrf_token, login, logout
-from tests.smtp import Mailbox, text
+from tests.smtp import Mailbox, link_path, text
 from tests.test_two_factor import clock, code_at, enrol, send_code
 from tests.webauthn_authenticator import Authenticator, unb64url
 
@@ -404,3 +404,93 @@ def test_a_wrong_code_still_works_beside_a_passkey(
     login(logged_in, user.email)
     assert send_code(logged_in, code_at(secret)).status_code == 302
     assert signed_in(logged_in)
+
+
+# --- accounts without a password --------------------------------------------------------------
+
+
+def passkey_sign_up(
+    client: FlaskClient, authenticator: Authenticator, email: str, username: str = "erin"
+) -> TestResponse:
+    """The sign-up page's "Create a passkey instead of a password"."""
+    page = client.get("/register")
+    assert 'data-gatehouse="passkey-sign-up"' in page.text
+    token = csrf_token(page)
+    body = {"email": email, "username": username}
+    options = post_json(client, "/register/passkey/options", token, body)
+    assert options.status_code == 200, options.text
+    assert options.json["publicKey"]["user"]["name"] == email.lower()
+    _, credential = authenticator.create(options.json["publicKey"])
+    return post_json(client, "/register/passkey", token, {"credential": credential})
+
+
+def test_an_account_can_be_made_with_a_passkey_instead_of_a_password(
+    app: Flask, client: FlaskClient, authenticator: Authenticator, mailbox: Mailbox
+) -> None:
+    answer = passkey_sign_up(client, authenticator, "erin@example.com")
+    assert answer.json == {"redirect": "/login"}
+    (record,) = stored(app)
+    with app.app_context():
+        owner = db().session.get(User, record.user_id)
+        assert owner is not None
+        assert owner.password_hash is None
+        assert owner.webauthn_user_handle == authenticator.passkeys[0].user_handle
+
+    # Not before the address is confirmed: the passkey proves who it is, so the page says why.
+    early = passkey_sign_in(client, authenticator)
+    assert early.status_code == 400
+    assert "Confirm your email address first" in early.json["error"]["message"]
+    assert not signed_in(client)
+    assert all_mail_sent()
+    confirmations = [m for m in mailbox.to("erin@example.com") if "Confirm" in m["Subject"]]
+    assert len(confirmations) == 2  # the sign-up's, and a fresh one at the early sign-in
+    path = link_path(confirmations[-1], "/confirm/")
+    client.post(path, data={"csrf_token": csrf_token(client.get(path))})
+
+    assert passkey_sign_in(client, authenticator).json == {"redirect": "/blogs"}
+    assert "Hi erin" in client.get("/blogs").text
+
+
+def test_a_passkey_sign_up_for_a_taken_address_answers_the_same_and_mails_the_owner(
+    app: Flask, client: FlaskClient, user: Account, mailbox: Mailbox
+) -> None:
+    new = passkey_sign_up(app.test_client(), Authenticator(ORIGIN), "frank@example.com")
+    squatter = Authenticator(ORIGIN)
+    taken = passkey_sign_up(client, squatter, user.email)
+    assert (taken.status_code, taken.json) == (new.status_code, new.json)
+    assert len(stored(app)) == 1  # frank's: nothing was added to alice's account
+    assert notices(mailbox, user.email, "Someone tried to create an account")
+    assert passkey_sign_in(client, squatter).status_code == 400
+    assert login(client, user.email).headers["Location"] == "/blogs"
+
+
+def test_a_passkey_sign_up_checks_the_form(client: FlaskClient) -> None:
+    token = token_of(client, "/register")
+    bad = post_json(
+        client, "/register/passkey/options", token, {"email": "not an address", "username": ""}
+    )
+    assert bad.status_code == 400
+    assert set(bad.json["error"]["fields"]) == {"email", "username"}
+    # No sign-up under way in this browser: an answer alone creates nothing.
+    orphan = Authenticator(ORIGIN)
+    options = {"challenge": "AAAA", "rp": {"id": "gatehouse.test"}, "user": {"id": "AAAA"}}
+    _, credential = orphan.create(options)
+    assert (
+        post_json(client, "/register/passkey", token, {"credential": credential}).status_code == 400
+    )
+
+
+def test_a_passwordless_account_recovers_through_a_reset(
+    app: Flask, client: FlaskClient, authenticator: Authenticator, mailbox: Mailbox
+) -> None:
+    """Its recovery path is the reset link, which gives it a password."""
+    passkey_sign_up(client, authenticator, "gina@example.com")
+    token = csrf_token(client.get("/forgot"))
+    client.post("/forgot", data={"csrf_token": token, "email": "gina@example.com"})
+    assert all_mail_sent()
+    (message,) = [m for m in mailbox.to("gina@example.com") if "Reset" in m["Subject"]]
+    path = link_path(message, "/reset/")
+    form = {"csrf_token": csrf_token(client.get(path)), "password": "a brand new passphrase 7"}
+    assert client.post(path, data=form).headers["Location"] == "/login"
+    assert login(client, "gina@example.com", "a brand new passphrase 7").status_code == 302
+    assert signed_in(client)

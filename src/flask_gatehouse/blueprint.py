@@ -131,6 +131,15 @@ blueprint.add_url_rule(
     methods=["POST"],
 )
 blueprint.add_url_rule(
+    "/register/passkey/options",
+    view_func=passkeys.sign_up_options,
+    endpoint="passkey_sign_up_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/register/passkey", view_func=passkeys.sign_up, endpoint="passkey_sign_up", methods=["POST"]
+)
+blueprint.add_url_rule(
     "/login/passkey/options",
     view_func=passkeys.login_options,
     endpoint="passkey_login_options",

@@ -37,6 +37,7 @@ __all__ = [
     "LoginForm",
     "NewPasswordForm",
     "PasskeyNameForm",
+    "PasskeySignUpForm",
     "ReauthenticateForm",
     "RegisterForm",
     "ResetPasswordForm",
@@ -126,14 +127,12 @@ class GatehouseForm(FlaskForm):
         return list(self[self.meta.csrf_field_name].errors)
 
 
-class RegisterForm(GatehouseForm):
-    """The sign-up form. A host subclasses it for extra fields (named in
-    GATEHOUSE_REGISTER_FORM) and stores them in ``save_host_data``; see docs/host-data.md."""
+class _NewIdentityForm(GatehouseForm):
+    """A new account's address and name, normalised (``clean_email``, ``clean_username``)."""
 
     # Lengths are checked by the identity normalisers, with their own messages.
     email = EmailField("Email", validators=[InputRequired()])
     username = StringField("Username", validators=[InputRequired()])
-    password = PasswordField("Password", validators=[InputRequired()])
 
     #: Normalised values, set by validation.
     clean_email: str
@@ -147,6 +146,17 @@ class RegisterForm(GatehouseForm):
             self.clean_username = normalize_username(field.data or "")
         except InvalidIdentity as error:
             raise ValidationError(str(error)) from None
+
+
+class PasskeySignUpForm(_NewIdentityForm):
+    """A sign-up with a passkey instead of a password (its JSON options request)."""
+
+
+class RegisterForm(_NewIdentityForm):
+    """The sign-up form. A host subclasses it for extra fields (named in
+    GATEHOUSE_REGISTER_FORM) and stores them in ``save_host_data``; see docs/host-data.md."""
+
+    password = PasswordField("Password", validators=[InputRequired()])
 
     def validate_password(self, field: PasswordField) -> None:
         problems = password_problems(

@@ -57,7 +57,7 @@ def log_in(page: Page, email: str, password: str) -> None:
     page.goto("/login")
     page.get_by_label("Email", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/blogs$"))
     # The URL changes before the page has loaded; a navigation started now would abort its
     # stylesheet requests (the browser's doing, not the server's).
@@ -165,7 +165,7 @@ def test_navigation_and_pages_use_the_same_words(page: Page, user: Any) -> None:
 def test_login_page_fits_a_phone(new_context: Any) -> None:
     page = new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
     page.goto("/login")
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     for control in ("#email", "#password", "button[type=submit]"):
         box = page.locator(control).bounding_box()
@@ -234,7 +234,7 @@ def test_wrong_password_keeps_the_email_and_alerts(page: Page, user: Any) -> Non
     page.goto("/login")
     page.get_by_label("Email", exact=True).fill(user.email)
     page.get_by_label("Password", exact=True).fill("not the right password at all")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
     expect(page.get_by_role("alert")).to_have_text(REFUSED)
     expect(page.get_by_label("Email", exact=True)).to_have_value(user.email)
@@ -245,7 +245,7 @@ def test_wrong_password_keeps_the_email_and_alerts(page: Page, user: Any) -> Non
     # An address with no account gets exactly the same answer.
     page.get_by_label("Email", exact=True).fill("nobody@example.com")
     page.get_by_label("Password", exact=True).fill("not the right password at all")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_label("Email", exact=True)).to_have_value("nobody@example.com")
     expect(page.get_by_role("alert")).to_have_text(REFUSED)
 
@@ -360,7 +360,7 @@ def test_pages_load_cleanly(
         expect(page.locator(".field-invalid").first).to_be_visible()
         page.wait_for_load_state("load")
         page.goto("/login")
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         expect(page.locator(".field-invalid").first).to_be_visible()
         page.wait_for_load_state("load")
 

@@ -28,7 +28,7 @@ from playwright.sync_api import CDPSession, Locator, Page, Response, Route, expe
 
 from tests.browser.test_pages import LOGIN_REDIRECT, screenshot
 from tests.browser.test_two_factor_browser import enrol
-from tests.smtp import Mailbox, text
+from tests.smtp import Mailbox, link_path, text
 
 #: What the server answers a passkey it does not accept (views/passkeys.py).
 REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
@@ -423,3 +423,31 @@ def test_no_passwordless_sign_in_without_user_verification(
     expect(passkey_alert(page)).to_have_text(REFUSED)
     page.goto("/blogs")
     expect(page).to_have_url(LOGIN_REDIRECT)
+
+
+def test_sign_up_with_a_passkey_instead_of_a_password(
+    page: Page, authenticator: Authenticator, mailbox: Mailbox
+) -> None:
+    page.goto("/register")
+    page.get_by_label("Email", exact=True).fill("nina@example.com")
+    page.get_by_label("Username", exact=True).fill("nina")
+    button = page.get_by_role("button", name="Create a passkey instead of a password")
+    expect(button).to_be_visible()
+    touch(page, authenticator, "/register/passkey")
+    button.click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.get_by_role("status")).to_contain_text("Check your inbox")
+    held = authenticator.credential("nina@example.com")
+    assert held["isResidentCredential"]
+
+    confirm = mail_to(mailbox, "nina@example.com", "Confirm your email address")
+    page.goto(link_path(confirm, "/confirm/"))
+    # The login page's autofill asks for its options first, and waits (nobody touches yet).
+    with page.expect_response(is_post_to("/login/passkey/options")):
+        page.get_by_role("button", name="Confirm my email").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+
+    touch(page, authenticator, "/login/passkey")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page).to_have_url(re.compile(r"/blogs$"))
+    expect(page.get_by_role("heading", level=2)).to_have_text("Hi nina")

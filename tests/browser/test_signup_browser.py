@@ -46,7 +46,7 @@ def test_sign_up_confirm_and_sign_in(page: Page, mailbox: Mailbox) -> None:
 
     page.get_by_label("Email", exact=True).fill("bob@example.com")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text(REFUSED)
     expect(page.get_by_role("link", name="Send a new link")).to_be_visible()
 

@@ -50,7 +50,7 @@ def test_enrol_then_sign_in_with_a_code(page: Page, user: Any) -> None:
     page.goto("/login")
     page.get_by_label("Email", exact=True).fill(user.email)
     page.get_by_label("Password", exact=True).fill(user.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/blogs$"))
 
     secret = enrol(page, user.password)
@@ -72,7 +72,7 @@ def test_enrol_then_sign_in_with_a_code(page: Page, user: Any) -> None:
 
     page.get_by_label("Email", exact=True).fill(user.email)
     page.get_by_label("Password", exact=True).fill(user.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login/two-factor$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-factor authentication")
     code_field = page.get_by_label("Code", exact=True)
@@ -85,7 +85,7 @@ def test_enrol_then_sign_in_with_a_code(page: Page, user: Any) -> None:
     window = {totp.at(time.time() + offset) for offset in (-30, 0, 30, 60)}
     wrong = next(code for code in ("000000", "111111", "222222", "333333") if code not in window)
     code_field.fill(wrong)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/login/two-factor$"))
     expect(page.locator("#code-error")).to_contain_text(WRONG_CODE)
     expect(code_field).to_have_attribute("aria-invalid", "true")
@@ -98,6 +98,6 @@ def test_enrol_then_sign_in_with_a_code(page: Page, user: Any) -> None:
     # The enrolment used the current step; the next step's code is later and still inside
     # the window.
     code_field.fill(totp.at(time.time() + 30))
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(re.compile(r"/blogs$"))
     expect(page.get_by_role("heading", level=2)).to_have_text(f"Hi {user.username}")

@@ -47,6 +47,9 @@ class SignIn:
     next_url: str = "/"
     retry_after: int | None = None
     next_page: str | None = None
+    #: The stage that stopped a passkey's sign-in (a passkey proves the identity, so unlike a
+    #: password's refusal it may say why).
+    stopped_at: str | None = None
 
 
 def landing_url(requested: str | None, default: str | None = None) -> str:
@@ -266,6 +269,13 @@ def sign_in_with_passkey(credential: dict[str, Any], *, next_url: str | None) ->
         audit.record("login", "failure", user=user, detail="passkey of an inactive account")
         commit()
         return SignIn()
+    stage = stages.next_stage(user, method="passkey")
+    if stage is not None and stage.page is None:
+        audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
+        if stage.key == "email_confirmation":
+            signup.remind_to_confirm(user)
+        commit()
+        return SignIn(stopped_at=stage.key)
     return first_factor_passed(user, method="passkey", remember=False, next_url=next_url)
 
 

@@ -7,11 +7,12 @@ email change does not confirm the new address.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import current_app
 
 from ..models import Token, User, utcnow
-from ..services import audit, mail, throttle, tokens, users
+from ..services import audit, mail, passkeys, throttle, tokens, users
 from ..services.identity import TypedEmail
 from ..services.transaction import commit
 
@@ -31,16 +32,7 @@ def sign_up(
     throttle.count_accepted("signup", email)
     user = users.register(email=email, username=username, password=password)
     if user is None:
-        owner = users.find_by_email(email)
-        audit.record("register", "failure", identifier=email, detail="email taken")
-        if owner is not None:
-            mail.send(
-                "already_registered",
-                owner.email,
-                username=owner.username,
-                login_link=mail.link("gatehouse.login"),
-                reset_link=mail.link("gatehouse.forgot_password"),
-            )
+        _tell_the_owner(email)
         commit()
         return None
     if save_host_data is not None:
@@ -50,6 +42,59 @@ def sign_up(
         _send_confirmation(user)
     commit()
     return user
+
+
+def _tell_the_owner(email: str) -> None:
+    """A sign-up for a taken address: audit it and mail the owner, who may have forgotten
+    the account (the page answers as for a new one)."""
+    owner = users.find_by_email(email)
+    audit.record("register", "failure", identifier=email, detail="email taken")
+    if owner is not None:
+        mail.send(
+            "already_registered",
+            owner.email,
+            username=owner.username,
+            login_link=mail.link("gatehouse.login"),
+            reset_link=mail.link("gatehouse.forgot_password"),
+        )
+
+
+def passkey_sign_up_options(email: str, username: str) -> dict[str, Any]:
+    """Options to create the passkey of a new account (``email`` and ``username``
+    normalised), the same whether or not the address is taken. Commits the challenge."""
+    options = passkeys.sign_up_options(email, username)
+    commit()
+    return options
+
+
+def sign_up_with_passkey(credential: dict[str, Any]) -> bool:
+    """Create an account with no password around the passkey the browser made, and mail its
+    confirmation link; for a taken address mail the owner instead (the passkey is dropped),
+    with the same answer. False when no passkey sign-up is under way in this browser or its
+    answer does not verify. Over the sign-up limits it raises TooManyRequests first."""
+    pending = passkeys.pending_sign_up()
+    if pending is None:
+        return False
+    email, username, handle = pending
+    throttle.count_accepted("signup", email)
+    try:
+        record = passkeys.verify_new(credential, "sign_up", None, "passkey")
+    except passkeys.RefusedError as refused:
+        audit.record("register", "failure", identifier=email, detail=f"passkey: {refused}")
+        commit()
+        return False
+    user = users.register(email=email, username=username, password=None)
+    if user is None:
+        _tell_the_owner(email)
+        commit()
+        return True
+    user.webauthn_user_handle = handle
+    passkeys.attach(user, record, "Passkey 1")
+    audit.record("register", "success", user=user, detail="passkey")
+    if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] != "off":
+        _send_confirmation(user)
+    commit()
+    return True
 
 
 def resend_confirmation(email: TypedEmail) -> None:

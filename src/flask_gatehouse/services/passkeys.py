@@ -33,6 +33,7 @@ from webauthn import (
     verify_registration_response,
 )
 from webauthn.helpers import (
+    base64url_to_bytes,
     bytes_to_base64url,
     parse_authentication_credential_json,
     parse_client_data_json,
@@ -62,7 +63,8 @@ _TIMEOUT_MS = int(CHALLENGE_LIFETIME.total_seconds() * 1000)
 Kind = Literal["passkey", "security_key"]
 #: What a challenge is for: "register", "sign_in" (passwordless), "second_factor",
 #: "reauthenticate".
-Purpose = Literal["register", "sign_in", "second_factor", "reauthenticate"]
+Purpose = Literal["register", "sign_up", "sign_in", "second_factor", "reauthenticate"]
+_SIGN_UP_KEY = "gatehouse_passkey_sign_up"
 
 
 class RefusedError(Exception):
@@ -166,14 +168,69 @@ def registration_options(user: User, kind: Kind) -> dict[str, Any]:
     current transaction (the challenge, and the account's user handle the first time)."""
     if user.webauthn_user_handle is None:
         user.webauthn_user_handle = secrets.token_bytes(32)
+    return _creation_options(
+        handle=user.webauthn_user_handle,
+        email=user.email,
+        username=user.username,
+        challenge=_issue_challenge("register", user),
+        kind=kind,
+        exclude=_descriptors(user),
+    )
+
+
+def sign_up_options(email: str, username: str) -> dict[str, Any]:
+    """Options to create the first passkey of an account not made yet (a sign-up without a
+    password): a new user handle, remembered with the address and name in this browser's
+    session until the answer comes. The same whether or not the address is taken. Joins the
+    current transaction (the challenge)."""
+    handle = secrets.token_bytes(32)
+    session[_SIGN_UP_KEY] = {
+        "email": email,
+        "username": username,
+        "handle": bytes_to_base64url(handle),
+    }
+    return _creation_options(
+        handle=handle,
+        email=email,
+        username=username,
+        challenge=_issue_challenge("sign_up", None),
+        kind="passkey",
+        exclude=[],
+    )
+
+
+def pending_sign_up() -> tuple[str, str, bytes] | None:
+    """The address, name and user handle ``sign_up_options`` gave this browser, once."""
+    pending = session.pop(_SIGN_UP_KEY, None)
+    if not isinstance(pending, dict):
+        return None
+    try:
+        return (
+            str(pending["email"]),
+            str(pending["username"]),
+            base64url_to_bytes(pending["handle"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _creation_options(
+    *,
+    handle: bytes,
+    email: str,
+    username: str,
+    challenge: bytes,
+    kind: Kind,
+    exclude: list[PublicKeyCredentialDescriptor],
+) -> dict[str, Any]:
     passkey = kind == "passkey"
     options = generate_registration_options(
         rp_id=rp_id(),
         rp_name=current_app.config["GATEHOUSE_SITE_NAME"],
-        user_id=user.webauthn_user_handle,
-        user_name=user.email,
-        user_display_name=user.username,
-        challenge=_issue_challenge("register", user),
+        user_id=handle,
+        user_name=email,
+        user_display_name=username,
+        challenge=challenge,
         timeout=_TIMEOUT_MS,
         attestation=AttestationConveyancePreference.NONE,
         authenticator_selection=AuthenticatorSelectionCriteria(
@@ -187,7 +244,7 @@ def registration_options(user: User, kind: Kind) -> dict[str, Any]:
                 else UserVerificationRequirement.DISCOURAGED
             ),
         ),
-        exclude_credentials=_descriptors(user),
+        exclude_credentials=exclude,
     )
     data: dict[str, Any] = json.loads(options_to_json(options))
     return data
@@ -195,12 +252,31 @@ def registration_options(user: User, kind: Kind) -> dict[str, Any]:
 
 def register(user: User, credential: dict[str, Any], name: str, kind: Kind) -> WebAuthnCredential:
     """Check the browser's answer to ``registration_options`` and store the credential;
-    Refused when it does not verify. Joins the current transaction."""
+    RefusedError when it does not verify. Joins the current transaction."""
+    record = verify_new(credential, "register", user, kind)
+    attach(user, record, name)
+    return record
+
+
+def attach(user: User, record: WebAuthnCredential, name: str) -> None:
+    """Store a credential ``verify_new`` checked, as ``user``'s, named ``name``. Joins the
+    current transaction."""
+    record.user_id = user.id
+    record.name = name
+    db().session.add(record)
+
+
+def verify_new(
+    credential: dict[str, Any], purpose: Purpose, user: User | None, kind: Kind
+) -> WebAuthnCredential:
+    """Check the browser's answer to creation options of ``purpose`` ("register" for
+    ``user``, "sign_up" for an account not made yet): the credential, not stored yet.
+    RefusedError when it does not verify. Joins the current transaction (the challenge)."""
     try:
         parsed = parse_registration_credential_json(credential)
     except (WebAuthnException, ValueError, TypeError, KeyError) as error:
         raise RefusedError(f"unreadable credential: {error}") from None
-    challenge = _spend_challenge(parsed.response.client_data_json, "register", user)
+    challenge = _spend_challenge(parsed.response.client_data_json, purpose, user)
     try:
         verified = verify_registration_response(
             credential=parsed,
@@ -212,8 +288,7 @@ def register(user: User, credential: dict[str, Any], name: str, kind: Kind) -> W
     except WebAuthnException as error:
         raise RefusedError(f"registration did not verify: {error}") from None
     transports = [t.value for t in parsed.response.transports or []]
-    record = WebAuthnCredential(
-        user_id=user.id,
+    return WebAuthnCredential(
         credential_id=verified.credential_id,
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
@@ -222,11 +297,8 @@ def register(user: User, credential: dict[str, Any], name: str, kind: Kind) -> W
         backup_eligible=verified.credential_device_type.value == "multi_device",
         backup_state=verified.credential_backed_up,
         aaguid=verified.aaguid,
-        name=name,
         created_at=utcnow(),
     )
-    db().session.add(record)
-    return record
 
 
 def authentication_options(purpose: Purpose, user: User | None) -> dict[str, Any]:

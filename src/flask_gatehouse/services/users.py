@@ -23,8 +23,11 @@ def find_by_email(email: str | None) -> User | None:
     return db().session.scalar(select(User).where(User.email == email))
 
 
-def register(*, email: str, username: str, password: str, confirmed: bool = False) -> User | None:
-    """Add an account; None when the address is taken.
+def register(
+    *, email: str, username: str, password: str | None, confirmed: bool = False
+) -> User | None:
+    """Add an account; None when the address is taken. ``password`` None makes an account
+    that signs in with a passkey (or a password set later through a reset).
 
     ``confirmed`` marks the address as proven (an operator vouches for it) instead of
     waiting for the confirmation link. The password is hashed before the insert, so a taken
@@ -35,7 +38,7 @@ def register(*, email: str, username: str, password: str, confirmed: bool = Fals
     user = User(
         email=email,
         username=username,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password) if password is not None else None,
         email_confirmed_at=utcnow() if confirmed else None,
     )
     session = db().session

@@ -5,6 +5,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from .. import state
 from ..access import signed_in_user, signup_limits
 from ..flows import signin, signup
 from ..forms import (
@@ -12,6 +13,7 @@ from ..forms import (
     ConfirmForm,
     LoginForm,
     NewPasswordForm,
+    RegisterForm,
     TwoFactorLoginForm,
     code_refusal,
     locked_message,
@@ -47,14 +49,31 @@ def register() -> ResponseReturnValue:
             password=form.password.data or "",
             save_host_data=form.save_host_data,
         )
-        if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
-            flash("Your account is ready. Sign in to continue.", "success")
-        else:
-            # No address in the message: flashes travel in Flask's readable session cookie.
-            flash("Check your inbox: we sent you a link to confirm your address.", "success")
+        flash_signed_up()
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200
-    return render_template("gatehouse/register.html", form=form, rules=password_rules()), status
+    page = render_template(
+        "gatehouse/register.html",
+        form=form,
+        rules=password_rules(),
+        passkey_sign_up=passkey_sign_up_offered(),
+    )
+    return page, status
+
+
+def flash_signed_up() -> None:
+    """What a sign-up says, whether the address was new or taken."""
+    if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
+        flash("Your account is ready. Sign in to continue.", "success")
+    else:
+        # No address in the message: flashes travel in Flask's readable session cookie.
+        flash("Check your inbox: we sent you a link to confirm your address.", "success")
+
+
+def passkey_sign_up_offered() -> bool:
+    """Sign-up with a passkey instead of a password: with passkeys on, and Gatehouse's own
+    sign-up form (a host's extra fields are posted with the password form only)."""
+    return mode() == "on" and state.get().register_form is RegisterForm
 
 
 def login() -> ResponseReturnValue:

@@ -16,11 +16,18 @@ from flask_wtf.csrf import validate_csrf
 from werkzeug.exceptions import BadRequest
 from wtforms import ValidationError
 
-from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
-from ..flows import passkeys, signin
-from ..forms import ConfirmForm, PasskeyNameForm
+from ..access import (
+    account_change_limits,
+    login_required,
+    recent_login_required,
+    signed_in_user,
+    signup_limits,
+)
+from ..flows import passkeys, signin, signup
+from ..forms import ConfirmForm, PasskeyNameForm, PasskeySignUpForm
 from ..services import json_body
 from ..services.passkeys import mode
+from .auth import flash_signed_up, passkey_sign_up_offered
 
 _REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
 
@@ -151,6 +158,36 @@ def remove(passkey_id: int) -> ResponseReturnValue:
     return redirect(url_for("gatehouse.passkeys"))
 
 
+# --- signing up without a password ------------------------------------------------------------
+
+
+@signup_limits
+def sign_up_options() -> ResponseReturnValue:
+    if not passkey_sign_up_offered():
+        abort(404)
+    _body()
+    if current_user.is_authenticated:
+        return jsonify(redirect=signin.landing_url(request.args.get("next")))
+    form = PasskeySignUpForm(meta={"csrf": False})  # the header's token was checked
+    if not form.validate():
+        fields = {name: errors[0] for name, errors in form.errors.items()}
+        message = " ".join(fields.values())
+        return jsonify(error={"code": 400, "message": message, "fields": fields}), 400
+    return jsonify(publicKey=signup.passkey_sign_up_options(form.clean_email, form.clean_username))
+
+
+@signup_limits
+def sign_up() -> ResponseReturnValue:
+    if not passkey_sign_up_offered():
+        abort(404)
+    body = _body()
+    # A taken address gets the same answer as a new one (its owner is mailed instead).
+    if not signup.sign_up_with_passkey(_credential(body)):
+        return _refused("That passkey could not be used. Fill in the form and try again.")
+    flash_signed_up()
+    return jsonify(redirect=url_for("gatehouse.login"))
+
+
 # --- signing in, the second factor and re-authentication --------------------------------------
 
 
@@ -170,6 +207,10 @@ def login() -> ResponseReturnValue:
         return jsonify(redirect=result.next_url)
     if result.next_page is not None:
         return jsonify(redirect=url_for(result.next_page))
+    if result.stopped_at == "email_confirmation":
+        return _refused(
+            "Confirm your email address first: follow the link in the email we sent you."
+        )
     return _refused()
 
 

@@ -36,6 +36,13 @@
       extra: () => ({ trust_browser: Boolean(byId("trust_browser")?.checked) }),
     },
     "passkey-reauthenticate": { create: false, keepQuery: true, extra: () => ({}) },
+    // Sign-up without a password: the options are made for the address and name typed in the
+    // sign-up form above (the server checks them as the form would).
+    "passkey-sign-up": {
+      create: true,
+      optionsBody: () => ({ email: valueOf("email"), username: valueOf("username") }),
+      extra: () => ({}),
+    },
   };
 
   /** A failure whose message is meant for the user (a server's 4xx sentence, or ours). */
@@ -128,7 +135,10 @@
 
   /** A whole ceremony started by a click: options, the browser's dialog, the result. */
   async function run(button, ceremony) {
-    const options = await postJSON(button.dataset.optionsUrl, {});
+    const options = await postJSON(
+      button.dataset.optionsUrl,
+      ceremony.optionsBody ? ceremony.optionsBody() : {},
+    );
     const credential = ceremony.create
       ? await navigator.credentials.create({
           publicKey: PKC.parseCreationOptionsFromJSON(options.publicKey),
@@ -146,6 +156,8 @@
   function show(alertBox, message) {
     if (alertBox) {
       alertBox.textContent = message || "";
+      // Hidden while empty, so assistive technology and tests see only alerts that say something.
+      alertBox.hidden = !message;
     }
   }
 
