@@ -5,6 +5,7 @@ challenges bound to the browser, the user handle, user verification, the signatu
 whose credential may re-authenticate whom, the limit, the modes. The browser tests drive the
 same endpoints from Chromium's virtual authenticator."""
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -494,3 +495,77 @@ def test_a_passwordless_account_recovers_through_a_reset(
     assert client.post(path, data=form).headers["Location"] == "/login"
     assert login(client, "gina@example.com", "a brand new passphrase 7").status_code == 302
     assert signed_in(client)
+
+
+# --- a passkey in place of the code where a password is typed too ----------------------------
+
+
+def test_a_reset_takes_a_passkey_in_place_of_the_code(
+    clock: Any,
+    logged_in: FlaskClient,
+    authenticator: Authenticator,
+    user: Account,
+    mailbox: Mailbox,
+) -> None:
+    """A two-factor account's reset asks for the second factor: a passkey will do."""
+    enrol(logged_in)
+    assert add_passkey(logged_in, authenticator).status_code == 200
+    logout(logged_in)
+    token = token_of(logged_in, "/forgot")
+    logged_in.post("/forgot", data={"csrf_token": token, "email": user.email})
+    assert all_mail_sent()
+    (message,) = [m for m in mailbox.to(user.email) if "Reset" in m["Subject"]]
+    path = link_path(message, "/reset/")
+    page = logged_in.get(path)
+    assert 'data-gatehouse="passkey-second-step"' in page.text
+    token = csrf_token(page)
+    options = post_json(logged_in, f"{path}/passkey/options", token).json["publicKey"]
+    assert options["userVerification"] == "discouraged"
+    form = {"csrf_token": token, "password": "a brand new passphrase 7"}
+
+    other = Authenticator(ORIGIN)  # a key the account does not have
+    stray, _ = other.create(
+        {"challenge": "AAAA", "rp": {"id": "gatehouse.test"}, "user": {"id": "AAAA"}}
+    )
+    refused = logged_in.post(
+        path, data={**form, "passkey_assertion": json.dumps(other.get(options, stray))}
+    )
+    assert refused.status_code == 400
+    assert login(logged_in, user.email).headers["Location"] == "/login/two-factor"  # unchanged
+
+    options = post_json(logged_in, f"{path}/passkey/options", token).json["publicKey"]
+    answer = json.dumps(authenticator.get(options))
+    done = logged_in.post(path, data={**form, "passkey_assertion": answer})
+    assert done.headers["Location"] == "/login"
+    assert login(logged_in, user.email, "a brand new passphrase 7").status_code == 302
+
+
+def test_a_security_key_re_authenticates_with_the_password(
+    make_app: Any, user_factory: Any
+) -> None:
+    """ "second-factor-only": an account whose second factor is a security key alone."""
+    app = make_app(GATEHOUSE_PASSKEYS="second-factor-only")
+    user = user_factory(email="hal@example.com", username="hal")
+    client = app.test_client()
+    login(client, user.email)
+    key = Authenticator(ORIGIN, user_verified=False)
+    token = token_of(client, "/account/passkeys")
+    options = post_json(client, "/account/passkeys/options", token).json["publicKey"]
+    _, credential = key.create(options)
+    post_json(client, "/account/passkeys", token, {"credential": credential, "name": "Key"})
+
+    with time_machine.travel(timedelta(minutes=16)):
+        assert client.get("/account/password").status_code == 302
+        page = client.get("/reauthenticate?next=/account/password")
+        assert 'data-gatehouse="passkey-second-step"' in page.text
+        token = csrf_token(page)
+        url = "/reauthenticate/second-factor/options"
+        options = post_json(client, url, token).json["publicKey"]
+        form = {
+            "csrf_token": token,
+            "password": user.password,
+            "passkey_assertion": json.dumps(key.get(options)),
+        }
+        done = client.post("/reauthenticate?next=/account/password", data=form)
+        assert done.headers["Location"] == "/account/password"
+        assert client.get("/account/password").status_code == 200

@@ -161,6 +161,18 @@ blueprint.add_url_rule(
     methods=["POST"],
 )
 blueprint.add_url_rule(
+    "/reset/<token>/passkey/options",
+    view_func=passkeys.reset_options,
+    endpoint="reset_passkey_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
+    "/reauthenticate/second-factor/options",
+    view_func=passkeys.second_factor_options,
+    endpoint="reauthenticate_second_factor_options",
+    methods=["POST"],
+)
+blueprint.add_url_rule(
     "/reauthenticate/passkey/options",
     view_func=passkeys.reauthenticate_options,
     endpoint="reauthenticate_passkey_options",

@@ -4,13 +4,22 @@ Each form that takes an address yields it normalised, once (``clean_email`` or
 ``typed_email``); nothing after the form normalises it again.
 """
 
+import json
 from typing import Any
 
 from flask import abort, current_app, request
 from flask_wtf import FlaskForm
 from flask_wtf.form import SUBMIT_METHODS
 from werkzeug.datastructures import FileStorage, MultiDict
-from wtforms import BooleanField, EmailField, Field, FileField, PasswordField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    Field,
+    FileField,
+    HiddenField,
+    PasswordField,
+    StringField,
+)
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from . import state
@@ -231,12 +240,29 @@ class CurrentPasswordForm(GatehouseForm):
 
 
 class _CodeWhenEnabled(GatehouseForm):
-    """A second-factor code, required only when ``needs_code`` (the account has two-factor)."""
+    """A second-factor code, required only when ``needs_code`` (the account has two-factor);
+    or instead the browser's answer to a second-factor passkey request (``assertion``), which
+    passkeys.js puts in the hidden ``passkey_assertion`` field."""
 
     code = StringField("Two-factor code", validators=[Length(max=64)])
+    passkey_assertion = HiddenField(validators=[Length(max=16384)])
     needs_code = False
 
+    @property
+    def assertion(self) -> dict[str, Any] | None:
+        """The passkey's answer, or None when a code was typed instead ({} when unreadable:
+        refused as a wrong answer)."""
+        if not self.passkey_assertion.data:
+            return None
+        try:
+            found = json.loads(self.passkey_assertion.data)
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
     def validate_code(self, field: StringField) -> None:
+        if self.assertion is not None:
+            return
         if self.needs_code and not (field.data or "").strip():
             raise ValidationError(
                 "Enter the code your authenticator app shows, or a recovery code."

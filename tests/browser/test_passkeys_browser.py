@@ -451,3 +451,26 @@ def test_sign_up_with_a_passkey_instead_of_a_password(
     page.get_by_role("button", name="Sign in with a passkey").click()
     expect(page).to_have_url(re.compile(r"/blogs$"))
     expect(page.get_by_role("heading", level=2)).to_have_text("Hi nina")
+
+
+def test_a_security_key_in_place_of_the_code_at_re_authentication(
+    app: Flask, page: Page, user: Any, authenticator: Authenticator
+) -> None:
+    """ "second-factor-only": the key's answer goes into the form with the password."""
+    app.config["GATEHOUSE_PASSKEYS"] = "second-factor-only"
+    log_in(page, user.email, user.password)
+    page.goto("/account/passkeys")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your security keys")
+    page.locator("#passkey-name").fill("Blue key")
+    page.locator("[data-gatehouse=passkey-add]").click()
+    expect(page).to_have_url(re.compile(r"/account/two-factor$"))
+
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=16)):
+        page.goto("/account/password")
+        expect(page).to_have_url(re.compile(r"/reauthenticate\?next="))
+        page.get_by_label("Password", exact=True).fill(user.password)
+        button = page.get_by_role("button", name="Use a security key or passkey instead of a code")
+        with page.expect_response(is_post_to("/reauthenticate")) as sent:
+            button.click()
+        assert "passkey_assertion=" in (sent.value.request.post_data or "")
+        expect(page).to_have_url(re.compile(r"/account/password$"))

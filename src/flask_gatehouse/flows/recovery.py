@@ -11,6 +11,7 @@ knows the address cannot keep killing the owner's link by asking for new ones.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +20,7 @@ from ..models import Token, User, utcnow
 from ..services import (
     audit,
     mail,
+    passkeys,
     second_factor,
     sessions,
     throttle,
@@ -105,7 +107,9 @@ class Reset:
     code: second_factor.Check | None = None
 
 
-def reset_password(token: str, password: str, code: str | None) -> Reset:
+def reset_password(
+    token: str, password: str, code: str | None, assertion: dict[str, Any] | None = None
+) -> Reset:
     """Use a reset link to set ``password`` (already checked against the policy), with a
     second-factor ``code`` when the account has two-factor: a mailbox alone must not be
     enough to take over such an account. A wrong code counts towards the account's lockout
@@ -123,7 +127,9 @@ def reset_password(token: str, password: str, code: str | None) -> Reset:
     password_hash = hash_password(password)
     target = reset_target(token)
     if target is not None and second_factor.is_enabled(target):
-        check = second_factor.check(target, code or "", action="password_reset")
+        check = second_factor.check(
+            target, code or "", action="password_reset", assertion=assertion
+        )
         if check.passed_by is None:
             commit()
             return Reset(code=check)
@@ -137,6 +143,18 @@ def reset_password(token: str, password: str, code: str | None) -> Reset:
     users.set_password(user, password_hash, event="password_reset")
     commit()
     return Reset(user=user)
+
+
+def second_factor_options(token: str) -> dict[str, Any] | None:
+    """Options for a passkey or security key of the account a reset link belongs to, to
+    stand for the second factor on the reset page; None when the link is not valid or the
+    account has none."""
+    user = reset_target(token)
+    if user is None or passkeys.count(user) == 0:
+        return None
+    options = passkeys.authentication_options("second_factor", user)
+    commit()
+    return options
 
 
 def secure_target(token: str) -> SecureLink | None:

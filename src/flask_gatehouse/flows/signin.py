@@ -172,13 +172,17 @@ class CodeCheck:
     retry_after: int | None = None
 
 
-def pass_two_factor(code: str, *, trust_browser: bool) -> CodeCheck:
+def pass_two_factor(
+    code: str, *, trust_browser: bool, assertion: dict[str, Any] | None = None
+) -> CodeCheck:
     """Complete the two-factor stage with a code from the authenticator app or a recovery
-    code (trusting this browser from now on if asked), then go on with the stages after it.
+    code, or with the ``assertion`` of one of the account's passkeys or security keys (user
+    verification not needed: the password was the first factor), trusting this browser from
+    now on if asked; then go on with the stages after it.
 
-    The attempt is counted before the code is checked, so parallel guesses cannot overrun
-    the limit; the fifth wrong code discards the pending sign-in. Wrong codes also count
-    towards the account's lockout for codes (``second_factor``)."""
+    The attempt is counted before it is checked, so parallel guesses cannot overrun the
+    limit; the fifth wrong one discards the pending sign-in. Wrong ones also count towards
+    the account's lockout for codes (``second_factor``)."""
     found = _pending("two_factor")
     if found is None:
         return CodeCheck("expired")
@@ -188,7 +192,7 @@ def pass_two_factor(code: str, *, trust_browser: bool) -> CodeCheck:
         pending_logins.finish(pending)
         commit()
         return CodeCheck("discarded")
-    check = second_factor.check(user, code, action="two_factor")
+    check = second_factor.check(user, code, action="two_factor", assertion=assertion)
     if check.retry_after is not None:
         commit()
         return CodeCheck("locked", retry_after=check.retry_after)
@@ -200,22 +204,6 @@ def pass_two_factor(code: str, *, trust_browser: bool) -> CodeCheck:
         commit()
         return CodeCheck("discarded" if discard else "wrong")
     return _second_factor_passed(pending, user, check.passed_by, trust_browser=trust_browser)
-
-
-def pass_two_factor_with_passkey(credential: dict[str, Any], *, trust_browser: bool) -> CodeCheck:
-    """Complete the two-factor stage with a passkey or security key of the account (user
-    verification not needed: the password was the first factor)."""
-    found = _pending("two_factor")
-    if found is None:
-        return CodeCheck("expired")
-    pending, user = found
-    try:
-        passkeys.authenticate(credential, "second_factor", user)
-    except passkeys.RefusedError as refused:
-        audit.record("two_factor", "failure", user=user, detail=f"passkey refused: {refused}")
-        commit()
-        return CodeCheck("wrong")
-    return _second_factor_passed(pending, user, "passkey", trust_browser=trust_browser)
 
 
 def _second_factor_passed(
@@ -435,15 +423,20 @@ def reauthenticate_with_passkey(user: User, credential: dict[str, Any]) -> bool:
     return True
 
 
-def reauthenticate(user: User, password: str, code: str | None) -> Reauthentication:
-    """Enter the password again, and a second-factor ``code`` when the account has two-factor:
-    on success the session counts as freshly signed in (and gets a new token)."""
+def reauthenticate(
+    user: User, password: str, code: str | None, assertion: dict[str, Any] | None = None
+) -> Reauthentication:
+    """Enter the password again, and a second-factor ``code`` (or a passkey's ``assertion``)
+    when the account has two-factor: on success the session counts as freshly signed in
+    (and gets a new token)."""
     check = users.check_password(user, password, action="reauthenticated")
     if not check.ok:
         commit()
         return Reauthentication(False, check)
     if second_factor.is_enabled(user):
-        factor = second_factor.check(user, code or "", action="reauthenticated")
+        factor = second_factor.check(
+            user, code or "", action="reauthenticated", assertion=assertion
+        )
         if factor.passed_by is None:
             commit()
             return Reauthentication(False, check, factor)

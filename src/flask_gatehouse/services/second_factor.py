@@ -11,7 +11,7 @@ mails a notice that warns when few remain.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from flask import current_app
 from limits import parse_many
@@ -23,13 +23,16 @@ from . import audit, mail, passkeys, recovery_codes, throttle, totp
 RECOVERY_CODES_LOW = 3
 
 
+PassedBy = Literal["authenticator app", "recovery code", "passkey"]
+
+
 @dataclass(frozen=True)
 class Check:
     """How a code ended: ``passed_by`` says which kind passed; ``retry_after`` (seconds) is
     set when the account's second step is locked and the code was not checked; neither for a
     wrong code."""
 
-    passed_by: Literal["authenticator app", "recovery code"] | None = None
+    passed_by: PassedBy | None = None
     retry_after: int | None = None
 
 
@@ -57,17 +60,20 @@ def grace_ends(user: User) -> datetime:
     return ends
 
 
-def check(user: User, code: str, *, action: str) -> Check:
-    """Check ``code`` for ``user`` (spending it when right) and audit a wrong one as a
-    failure of ``action``. Joins the current transaction; the caller commits."""
+def check(user: User, code: str, *, action: str, assertion: dict[str, Any] | None = None) -> Check:
+    """Check ``code`` for ``user`` (spending it when right), or, when the browser answered a
+    second-factor passkey request instead, its ``assertion`` (any of the account's passkeys
+    or security keys); audit a wrong one as a failure of ``action``. Joins the current
+    transaction; the caller commits."""
     with throttle.LoginAttempt(user.email, factor="code") as attempt:
         if attempt.retry_after is not None:
             audit.record(action, "blocked", user=user, detail="second step locked")
             return Check(retry_after=attempt.retry_after)
-        passed_by = _spend(user, code)
+        passed_by = _spend(user, code, assertion)
         if passed_by is None:
             locked = attempt.failed()
-            audit.record(action, "failure", user=user, detail="wrong code")
+            detail = "passkey refused" if assertion is not None else "wrong code"
+            audit.record(action, "failure", user=user, detail=detail)
             if locked:
                 audit.record("two_factor_locked", "success", user=user)
                 mail.send(
@@ -131,7 +137,13 @@ def _longest_window() -> timedelta:
     return timedelta(seconds=max(tier.get_expiry() for tier in tiers))
 
 
-def _spend(user: User, code: str) -> Literal["authenticator app", "recovery code"] | None:
+def _spend(user: User, code: str, assertion: dict[str, Any] | None) -> PassedBy | None:
+    if assertion is not None:
+        try:
+            passkeys.authenticate(assertion, "second_factor", user)
+        except passkeys.RefusedError:
+            return None
+        return "passkey"
     record = totp.factor(user)
     if record is not None and record.confirmed_at is not None and totp.verify(record, code):
         return "authenticator app"

@@ -23,8 +23,8 @@ from ..access import (
     signed_in_user,
     signup_limits,
 )
-from ..flows import passkeys, signin, signup
-from ..forms import ConfirmForm, PasskeyNameForm, PasskeySignUpForm
+from ..flows import passkeys, recovery, signin, signup
+from ..forms import ConfirmForm, PasskeyNameForm, PasskeySignUpForm, code_refusal
 from ..services import json_body
 from ..services.passkeys import mode
 from .auth import flash_signed_up, passkey_sign_up_offered
@@ -226,9 +226,14 @@ def two_factor() -> ResponseReturnValue:
     trust = body.get("trust_browser", False)
     if not isinstance(trust, bool):
         raise BadRequest("trust_browser must be true or false.")
-    check = signin.pass_two_factor_with_passkey(_credential(body), trust_browser=trust)
+    check = signin.pass_two_factor("", trust_browser=trust, assertion=_credential(body))
     if check.outcome == "expired":
         return _refused("That sign-in expired. Please sign in again.")
+    if check.outcome == "discarded":
+        return _refused("Too many failed attempts. Please sign in again.")
+    if check.outcome == "locked":
+        message, status, headers = code_refusal(check.retry_after)
+        return jsonify(error={"code": status, "message": message}), status, headers
     if check.sign_in is None:
         return _refused()
     result = check.sign_in
@@ -237,6 +242,24 @@ def two_factor() -> ResponseReturnValue:
     if result.user is None:
         return jsonify(redirect=url_for("gatehouse.login"))
     return jsonify(redirect=result.next_url)
+
+
+def reset_options(token: str) -> ResponseReturnValue:
+    """A passkey or security key in place of the code on a reset page."""
+    _require("on", "second-factor-only")
+    _body()
+    options = recovery.second_factor_options(token)
+    if options is None:
+        return _refused("That link is no longer valid, or the account has no passkey.")
+    return jsonify(publicKey=options)
+
+
+@login_required
+def second_factor_options() -> ResponseReturnValue:
+    """A passkey or security key in place of the code on the re-authentication page."""
+    _require("on", "second-factor-only")
+    _body()
+    return jsonify(publicKey=signin.passkey_options("second_factor", signed_in_user()))
 
 
 @login_required

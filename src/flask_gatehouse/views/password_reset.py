@@ -16,7 +16,8 @@ from ..forms import (
     code_refusal,
     password_rules,
 )
-from ..services import second_factor
+from ..services import passkeys, second_factor
+from ..services.passkeys import mode
 
 
 def _link_invalid(what: str) -> ResponseReturnValue:
@@ -52,7 +53,9 @@ def reset_password(token: str) -> ResponseReturnValue:
     form = ResetPasswordForm(user, needs_code=second_factor.is_enabled(user))
     status, headers = (400 if form.is_submitted() else 200), dict[str, str]()
     if form.validate_on_submit():
-        result = recovery.reset_password(token, form.password.data or "", form.code.data)
+        result = recovery.reset_password(
+            token, form.password.data or "", form.code.data, form.assertion
+        )
         if result.user is not None:
             flash("Your password has been changed. Sign in with your new password.", "success")
             return redirect(url_for("gatehouse.login"))
@@ -61,7 +64,12 @@ def reset_password(token: str) -> ResponseReturnValue:
         message, status, headers = code_refusal(result.code.retry_after)
         form.code.errors = [message]
     page = render_template(
-        "gatehouse/reset_password.html", form=form, email=user.email, rules=password_rules()
+        "gatehouse/reset_password.html",
+        form=form,
+        email=user.email,
+        rules=password_rules(),
+        token=token,
+        security_keys=mode() != "off" and passkeys.count(user) > 0,
     )
     return page, status, headers
 

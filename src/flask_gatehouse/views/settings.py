@@ -46,7 +46,9 @@ def reauthenticate() -> ResponseReturnValue:
     form = ReauthenticateForm(needs_code=second_factor.is_enabled(user))
     status, headers = _shown(form)
     if form.validate_on_submit():
-        result = signin.reauthenticate(user, form.password.data or "", form.code.data)
+        result = signin.reauthenticate(
+            user, form.password.data or "", form.code.data, form.assertion
+        )
         if result.ok:
             back = signin.landing_url(request.args.get("next"), url_for("gatehouse.account"))
             return redirect(back)
@@ -55,9 +57,13 @@ def reauthenticate() -> ResponseReturnValue:
         else:
             message, status, headers = code_refusal(result.code.retry_after)
             form.code.errors = [message]
+    keys = passkeys.count(user) if mode() != "off" else 0
     with_passkey = mode() == "on" and passkeys.count(user, kind="passkey") > 0
     page = render_template(
-        "gatehouse/reauthenticate.html", form=form, passkeys_enabled=with_passkey
+        "gatehouse/reauthenticate.html",
+        form=form,
+        passkeys_enabled=with_passkey,
+        security_keys=keys > 0,
     )
     return page, status, headers
 

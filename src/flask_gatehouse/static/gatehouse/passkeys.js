@@ -36,6 +36,10 @@
       extra: () => ({ trust_browser: Boolean(byId("trust_browser")?.checked) }),
     },
     "passkey-reauthenticate": { create: false, keepQuery: true, extra: () => ({}) },
+    // A passkey or security key in place of the code on a form that also takes a password
+    // (re-authentication, a reset): the answer goes into the form's hidden field and the form
+    // is sent, so the server checks the password and the key together.
+    "passkey-second-step": { create: false, fillForm: true, extra: () => ({}) },
     // Sign-up without a password: the options are made for the address and name typed in the
     // sign-up form above (the server checks them as the form would).
     "passkey-sign-up": {
@@ -121,6 +125,13 @@
 
   /** Steps 2 and 3 for a credential the browser gave us: send it, follow the redirect. */
   async function finish(button, ceremony, credential) {
+    if (ceremony.fillForm) {
+      button.form.elements.namedItem("passkey_assertion").value = JSON.stringify(
+        credential.toJSON(),
+      );
+      button.form.requestSubmit();
+      return;
+    }
     let url = button.dataset.url;
     if (ceremony.keepQuery) {
       url += window.location.search;
