@@ -569,3 +569,41 @@ def test_a_security_key_re_authenticates_with_the_password(
         done = client.post("/reauthenticate?next=/account/password", data=form)
         assert done.headers["Location"] == "/account/password"
         assert client.get("/account/password").status_code == 200
+
+
+def test_a_passwordless_account_sets_a_password_and_deletes_itself_without_one(
+    app: Flask, client: FlaskClient, authenticator: Authenticator, mailbox: Mailbox
+) -> None:
+    """Its pages behind a recent re-authentication (a passkey) ask for no current password."""
+    passkey_sign_up(client, authenticator, "ivy@example.com", "ivy")
+    assert all_mail_sent()
+    (message,) = [m for m in mailbox.to("ivy@example.com") if "Confirm" in m["Subject"]]
+    path = link_path(message, "/confirm/")
+    client.post(path, data={"csrf_token": csrf_token(client.get(path))})
+    assert passkey_sign_in(client, authenticator).status_code == 200
+
+    page = client.get("/account/password")
+    assert 'name="current_password"' not in page.text
+    form = {"csrf_token": csrf_token(page), "password": "ivy's first passphrase 42"}
+    assert client.post("/account/password", data=form).headers["Location"] == "/account"
+    logout(client)
+    assert login(client, "ivy@example.com", "ivy's first passphrase 42").status_code == 302
+    # Now it has a password, deleting asks for it.
+    assert 'name="password"' in client.get("/account/delete").text
+
+
+def test_a_passwordless_account_can_delete_itself(
+    app: Flask, client: FlaskClient, authenticator: Authenticator, mailbox: Mailbox
+) -> None:
+    passkey_sign_up(client, authenticator, "jo@example.com", "jo")
+    assert all_mail_sent()
+    (message,) = [m for m in mailbox.to("jo@example.com") if "Confirm" in m["Subject"]]
+    path = link_path(message, "/confirm/")
+    client.post(path, data={"csrf_token": csrf_token(client.get(path))})
+    assert passkey_sign_in(client, authenticator).status_code == 200
+    page = client.get("/account/delete")
+    assert 'name="password"' not in page.text
+    done = client.post("/account/delete", data={"csrf_token": csrf_token(page)})
+    assert done.headers["Location"] == "/login"
+    assert stored(app) == []
+    assert passkey_sign_in(client, authenticator).status_code == 400

@@ -41,6 +41,7 @@ __all__ = [
     "CodeForm",
     "ConfirmForm",
     "CurrentPasswordForm",
+    "DeleteAccountForm",
     "EmailRequestForm",
     "GatehouseForm",
     "LoginForm",
@@ -239,6 +240,16 @@ class CurrentPasswordForm(GatehouseForm):
     password = PasswordField("Password", validators=[InputRequired(), Length(max=4096)])
 
 
+class DeleteAccountForm(CurrentPasswordForm):
+    """The password before deleting the account; not asked of an account without one
+    (passkeys only), which has just re-authenticated with a passkey."""
+
+    def __init__(self, user: User, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if user.password_hash is None:
+            del self.password
+
+
 class _CodeWhenEnabled(GatehouseForm):
     """A second-factor code, required only when ``needs_code`` (the account has two-factor);
     or instead the browser's answer to a second-factor passkey request (``assertion``), which
@@ -304,9 +315,17 @@ class ResetPasswordForm(NewPasswordForm, _CodeWhenEnabled):
 
 
 class ChangePasswordForm(NewPasswordForm):
+    """A new password after the current one; an account without one (passkeys only) has
+    just re-authenticated with a passkey, and is not asked for it."""
+
     current_password = PasswordField(
         "Current password", validators=[InputRequired(), Length(max=4096)]
     )
+
+    def __init__(self, user: User, **kwargs: Any) -> None:
+        super().__init__(user, **kwargs)
+        if user.password_hash is None:
+            del self.current_password
 
 
 class ChangeEmailForm(GatehouseForm):

@@ -60,8 +60,10 @@ def overview(user: User) -> Overview:
 
 def change_password(user: User, current_password: str, new_password: str) -> PasswordCheck:
     """After the current password, store the new one: every session ends, remembered ones
-    too, and this browser gets a fresh one (with a fresh Flask session and CSRF token)."""
-    check = users.check_password(user, current_password, action="password_changed")
+    too, and this browser gets a fresh one (with a fresh Flask session and CSRF token). An
+    account without a password (passkeys only) sets its first one: the page needs a recent
+    re-authentication, which was a passkey."""
+    check = _current_password(user, current_password, action="password_changed")
     if check.ok:
         users.set_password(user, hash_password(new_password))
         session.clear()
@@ -70,9 +72,18 @@ def change_password(user: User, current_password: str, new_password: str) -> Pas
     return check
 
 
+def _current_password(user: User, password: str, *, action: str) -> PasswordCheck:
+    """The password asked again on a page behind a recent re-authentication; an account
+    without one has nothing to ask (its re-authentication was a passkey)."""
+    if user.password_hash is None:
+        return PasswordCheck(True)
+    return users.check_password(user, password, action=action)
+
+
 def delete_account(user: User, password: str) -> PasswordCheck:
-    """After the password, delete the account for good and sign this browser out."""
-    check = users.check_password(user, password, action="account_deleted")
+    """After the password (if the account has one), delete the account for good and sign
+    this browser out."""
+    check = _current_password(user, password, action="account_deleted")
     if check.ok:
         users.delete(user)
         # The session row goes with the account; forget the cookie.

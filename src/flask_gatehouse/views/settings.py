@@ -14,7 +14,7 @@ from ..forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     ConfirmForm,
-    CurrentPasswordForm,
+    DeleteAccountForm,
     GatehouseForm,
     ReauthenticateForm,
     code_refusal,
@@ -76,9 +76,8 @@ def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm(user)
     status, headers = _shown(form)
     if form.validate_on_submit():
-        check = account.change_password(
-            user, form.current_password.data or "", form.password.data or ""
-        )
+        current = form.current_password.data if "current_password" in form else ""
+        check = account.change_password(user, current or "", form.password.data or "")
         if check.ok:
             flash("Your password has been changed and every other device signed out.", "success")
             return redirect(url_for("gatehouse.account"))
@@ -140,10 +139,12 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
 @recent_login_required
 def delete_account() -> ResponseReturnValue:
     """Delete the account for good once the password is entered; GET shows the warning."""
-    form = CurrentPasswordForm()
+    user = signed_in_user()
+    form = DeleteAccountForm(user)
     status, headers = _shown(form)
     if form.validate_on_submit():
-        check = account.delete_account(signed_in_user(), form.password.data or "")
+        password = form.password.data if "password" in form else ""
+        check = account.delete_account(user, password or "")
         if check.ok:
             flash("Your account has been deleted. Goodbye!", "success")
             return redirect(url_for("gatehouse.login"))
