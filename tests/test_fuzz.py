@@ -50,6 +50,10 @@ FIELDS = [
     "remember",
     "next",
     "code",
+    "trust_browser",
+    "name",
+    "passkey_assertion",
+    "credential",
 ]
 HOSTILE_TEXT = [
     "",
@@ -380,6 +384,8 @@ class Fuzzer:
             found["Host"] = self.random.choice([*HOSTS, self.header()])
         if self.chance(0.4):
             found["Accept"] = self.random.choice([*ACCEPTS, self.header()])
+        if self.chance(0.6):  # the passkey ceremonies' JSON endpoints read it from here
+            found["X-CSRFToken"] = visitor.token
         if self.chance(0.1):
             found["X-Forwarded-For"] = self.header()
         if self.chance(0.1):

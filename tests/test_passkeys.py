@@ -6,6 +6,7 @@ whose credential may re-authenticate whom, the limit, the modes. The browser tes
 same endpoints from Chromium's virtual authenticator."""
 
 import json
+import random
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from flask_gatehouse.services.database import db
 from tests.conftest import Account, all_mail_sent, csrf_token, login, logout
 from tests.smtp import Mailbox, link_path, text
 from tests.test_two_factor import clock, code_at, enrol, send_code
-from tests.webauthn_authenticator import Authenticator, unb64url
+from tests.webauthn_authenticator import Authenticator, b64url, unb64url
 
 ORIGIN = "https://gatehouse.test"
 __all__ = ["clock"]
@@ -607,3 +608,41 @@ def test_a_passwordless_account_can_delete_itself(
     assert done.headers["Location"] == "/login"
     assert stored(app) == []
     assert passkey_sign_in(client, authenticator).status_code == 400
+
+
+def _corrupt(answer: dict[str, Any], field: str, seed: int) -> dict[str, Any]:
+    """``answer`` with one of its binary fields damaged: truncated, a byte flipped, or junk."""
+    rng = random.Random(seed)
+    raw = bytearray(unb64url(answer["response"][field]))
+    choice = rng.randrange(3)
+    if choice == 0 and raw:
+        raw = raw[: rng.randrange(len(raw))]
+    elif choice == 1 and raw:
+        raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
+    else:
+        raw = bytearray(rng.randbytes(rng.randrange(80)))
+    return {**answer, "response": {**answer["response"], field: b64url(bytes(raw))}}
+
+
+def test_damaged_answers_are_clean_refusals(
+    with_passkey: FlaskClient, authenticator: Authenticator, user: Account
+) -> None:
+    """Whatever part of a signed answer is damaged, the answer is a 400, never a 500, and
+    nobody is signed in."""
+    fields = ["clientDataJSON", "authenticatorData", "signature", "userHandle"]
+    for seed in range(40):
+        token = token_of(with_passkey, "/login")
+        options = post_json(with_passkey, "/login/passkey/options", token).json["publicKey"]
+        answer = _corrupt(authenticator.get(options), fields[seed % len(fields)], seed)
+        refused = post_json(with_passkey, "/login/passkey", token, {"credential": answer})
+        assert refused.status_code == 400, (seed, refused.text)
+        assert not signed_in(with_passkey)
+    login(with_passkey, user.email)
+    for seed in range(20):
+        token = token_of(with_passkey, "/account/passkeys")
+        options = post_json(with_passkey, "/account/passkeys/options", token).json["publicKey"]
+        _, created = Authenticator(ORIGIN).create(options)
+        field = ["clientDataJSON", "attestationObject"][seed % 2]
+        damaged = _corrupt(created, field, seed)
+        answer = post_json(with_passkey, "/account/passkeys", token, {"credential": damaged})
+        assert answer.status_code in (400, 429), (seed, answer.text)
