@@ -12,6 +12,7 @@ from .views import (
     password_reset,
     profile,
     settings,
+    tokens,
     two_factor,
 )
 
@@ -184,3 +185,18 @@ blueprint.add_url_rule(
     endpoint="reauthenticate_passkey",
     methods=["POST"],
 )
+
+# Personal access tokens, and the API routes that take them.
+blueprint.add_url_rule(
+    "/account/tokens",
+    view_func=tokens.tokens_page,
+    endpoint="access_tokens",
+    methods=["GET", "POST"],
+)
+blueprint.add_url_rule(
+    "/account/tokens/<int(max=2147483647):token_id>/revoke",
+    view_func=tokens.revoke_token,
+    endpoint="revoke_access_token",
+    methods=["POST"],
+)
+blueprint.add_url_rule("/api/v1/account", view_func=tokens.account, endpoint="api_account")

@@ -92,6 +92,12 @@ DEFAULTS: dict[str, Any] = {
     #: The WebAuthn relying party id: by default the host of GATEHOUSE_BASE_URL (never the
     #: request's Host header). A parent domain lets subdomains share passkeys.
     "GATEHOUSE_WEBAUTHN_RP_ID": None,
+    #: Scopes a personal access token may carry; a host adds its own after "read" and "write".
+    "GATEHOUSE_ACCESS_TOKEN_SCOPES": ("read", "write"),
+    #: The longest a personal access token may live (the page offers 7 to 366 days; 30 first).
+    "GATEHOUSE_ACCESS_TOKEN_MAX_AGE": timedelta(days=366),
+    #: Let users make tokens that never expire (off: every token expires).
+    "GATEHOUSE_ACCESS_TOKENS_MAY_NOT_EXPIRE": False,
     #: How long "trust this browser" on the two-factor sign-in page spares that browser the
     #: code (docs/two-factor.md).
     "GATEHOUSE_TWO_FACTOR_TRUST_DURATION": timedelta(days=30),

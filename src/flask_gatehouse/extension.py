@@ -15,7 +15,7 @@ from .cli import cli
 from .config import DEFAULTS
 from .forms import RegisterForm
 from .models import Model
-from .services import mail, outbox, sessions, throttle
+from .services import access_tokens, mail, outbox, sessions, throttle
 from .services.database import add_version_location, configure_engines
 from .services.passwords import MIN_LENGTH_FLOOR
 
@@ -68,7 +68,10 @@ class Gatehouse:
         # No Flask-Login state in the signed cookie: the server-side session is the only
         # source of identity, so nothing is written to Flask's session on page views.
         login_manager.session_protection = None
-        login_manager.request_loader(sessions.load_user)
+        # The session cookie; else, on routes that take them, a personal access token.
+        login_manager.request_loader(
+            lambda request: sessions.load_user(request) or access_tokens.load_user()
+        )
         # Flask-Login reads its remember-me cookie instead of calling the request loader
         # whenever one is present, so a stray "remember_token" (a sibling subdomain can plant
         # one) would sign the user out. Gatehouse never sets that cookie: its name is one no

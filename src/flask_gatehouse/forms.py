@@ -18,9 +18,12 @@ from wtforms import (
     FileField,
     HiddenField,
     PasswordField,
+    SelectField,
+    SelectMultipleField,
     StringField,
 )
 from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import state
 from .models import User
@@ -36,6 +39,7 @@ from .services.mail import duration
 from .services.passwords import password_problems, password_rules
 
 __all__ = [
+    "AccessTokenForm",
     "ChangeEmailForm",
     "ChangePasswordForm",
     "CodeForm",
@@ -228,6 +232,49 @@ class PasskeyNameForm(GatehouseForm):
     """A passkey's new name."""
 
     name = StringField("Name", validators=[InputRequired(), Length(max=64)])
+
+
+class AccessTokenForm(GatehouseForm):
+    """A new personal access token: a name, its scopes (check boxes, at least one) and how
+    long it lives (the choices the host allows)."""
+
+    name = StringField("Name", validators=[InputRequired(), Length(max=64)])
+    scopes = SelectMultipleField(
+        "Scopes",
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+        validators=[InputRequired(message="Choose at least one scope.")],
+    )
+    lifetime = SelectField("Expires")
+
+    def __init__(
+        self,
+        *,
+        scopes: tuple[str, ...],
+        lifetimes: list[int],
+        may_not_expire: bool,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scopes.choices = [(scope, scope) for scope in scopes]
+        choices = [(str(days), f"in {days} days") for days in lifetimes]
+        if may_not_expire:
+            choices.append(("never", "never"))
+        self.lifetime.choices = choices
+        if self.lifetime.data is None:
+            self.lifetime.data = choices[0][0]
+
+    @property
+    def clean_name(self) -> str:
+        return " ".join((self.name.data or "").split())
+
+    @property
+    def lifetime_days(self) -> int | None:
+        return None if self.lifetime.data == "never" else int(self.lifetime.data or "30")
+
+    def validate_name(self, field: StringField) -> None:
+        if not self.clean_name:
+            raise ValidationError("Give the token a name.")
 
 
 class EmailRequestForm(_TypedEmailForm):

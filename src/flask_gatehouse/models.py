@@ -290,6 +290,32 @@ class WebAuthnChallenge(Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class AccessToken(Model):
+    """A personal access token: its SHA-256 only (the token is shown once), a visible prefix
+    to tell tokens apart, what it may do (``scopes``, space-separated) and until when."""
+
+    __tablename__ = "gatehouse_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    #: The token's first characters ("gth_" and four more), to recognise it in a list.
+    prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: None only where the host allows tokens that never expire.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Written at most once a minute per token.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_ip: Mapped[str | None] = mapped_column(String(45))
+
+    def __repr__(self) -> str:
+        return f"<AccessToken {self.id} of user {self.user_id}>"
+
+
 class TotpFactor(Model):
     """An account's authenticator app (TOTP, RFC 6238): its shared secret, and the last time
     step a code was accepted for, so that no code is accepted twice.

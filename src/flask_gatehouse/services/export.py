@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..models import Token, User, UserSession, utcnow
-from . import audit, passkeys, recovery_codes, totp, trusted_browsers
+from . import access_tokens, audit, passkeys, recovery_codes, totp, trusted_browsers
 from .database import db
 
 
@@ -83,6 +83,18 @@ def account_data(user: User) -> dict[str, Any]:
                 "backed_up": record.backup_state,
             }
             for record in passkeys.credentials(user)
+        ],
+        "access_tokens": [
+            {
+                "name": record.name,
+                "prefix": record.prefix,
+                "scopes": record.scopes.split(),
+                "created_at": record.created_at.isoformat(),
+                "expires_at": _time(record.expires_at),
+                "last_used_at": _time(record.last_used_at),
+                "last_used_ip": record.last_used_ip,
+            }
+            for record in access_tokens.active_for(user)
         ],
         "security_events": [audit.as_dict(event) for event in audit.recent(user=user, limit=None)],
         "email_links": [

@@ -1,0 +1,68 @@
+"""Personal access tokens: the account's page (behind a recent sign-in: a token is a
+credential), and the first API route that takes them."""
+
+from flask import flash, jsonify, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+
+from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
+from ..flows import access_tokens
+from ..forms import AccessTokenForm, ConfirmForm
+
+
+@account_change_limits
+@recent_login_required
+def tokens_page() -> ResponseReturnValue:
+    """The tokens, and the form for a new one; its answer shows the new token once."""
+    user = signed_in_user()
+    found = access_tokens.overview(user)
+    form = AccessTokenForm(
+        scopes=found.scopes, lifetimes=found.lifetimes, may_not_expire=found.may_not_expire
+    )
+    created = None
+    if form.validate_on_submit():
+        created = access_tokens.create(
+            user,
+            name=form.clean_name,
+            scopes=form.scopes.data or [],
+            lifetime_days=form.lifetime_days,
+        )
+        found = access_tokens.overview(user)
+        form = AccessTokenForm(
+            formdata=None,
+            scopes=found.scopes,
+            lifetimes=found.lifetimes,
+            may_not_expire=found.may_not_expire,
+        )
+    status = 400 if form.is_submitted() and created is None else 200
+    page = render_template(
+        "gatehouse/access_tokens.html",
+        tokens=found.tokens,
+        form=form,
+        revoke_form=ConfirmForm(),
+        created=created,
+    )
+    return page, status
+
+
+@login_required
+def revoke_token(token_id: int) -> ResponseReturnValue:
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        flash("That form expired. Please try again.", "error")
+    elif access_tokens.revoke(signed_in_user(), token_id):
+        flash("Token revoked: it no longer works.", "success")
+    else:
+        flash("That token no longer exists.", "info")
+    return redirect(url_for("gatehouse.access_tokens"))
+
+
+@login_required(scopes=["read"])
+def account() -> ResponseReturnValue:
+    """The signed-in user, to a browser session or a token with "read"."""
+    user = signed_in_user()
+    return jsonify(
+        id=user.id,
+        email=user.email,
+        username=user.username,
+        email_confirmed=user.email_confirmed_at is not None,
+    )
