@@ -259,3 +259,51 @@ def test_host_routes_opt_in_with_scopes(make_app: Any, user_factory: Any) -> Non
     assert bearer(client, writer, "/host/write").json == {"ok": True}
     assert bearer(client, reader, "/host/write").status_code == 403
     assert bearer(client, writer, "/host/page").status_code == 401
+
+
+# --- CORS --------------------------------------------------------------------------------------
+
+
+def test_no_cross_origin_access_by_default(app: Flask, logged_in: FlaskClient) -> None:
+    answer = logged_in.get("/api/v1/account", headers={"Origin": "https://app.example.com"})
+    assert answer.status_code == 200
+    assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+def test_cross_origin_access_only_for_the_named_origins(make_app: Any, user_factory: Any) -> None:
+    app = make_app(GATEHOUSE_CORS_ORIGINS=["https://app.example.com"])
+    user = user_factory(email="max@example.com", username="max")
+    client = app.test_client()
+    login(client, user.email)
+    token = create_token(client)
+    allowed = client.get(
+        "/api/v1/account",
+        headers={"Origin": "https://app.example.com", "Authorization": f"Bearer {token}"},
+    )
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert allowed.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in allowed.headers["Vary"]
+
+    other = client.get("/api/v1/account", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+    preflight = client.options(
+        "/api/v1/account",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+
+    page = client.get("/account", headers={"Origin": "https://app.example.com"})
+    assert "Access-Control-Allow-Origin" not in page.headers  # the pages never
+
+
+@pytest.mark.parametrize("origins", [["*"], ["app.example.com"]])
+def test_cors_takes_exact_origins_only(make_app: Any, origins: list[str]) -> None:
+    with pytest.raises(RuntimeError, match="exact origins"):
+        make_app(GATEHOUSE_CORS_ORIGINS=origins)

@@ -92,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
     #: The WebAuthn relying party id: by default the host of GATEHOUSE_BASE_URL (never the
     #: request's Host header). A parent domain lets subdomains share passkeys.
     "GATEHOUSE_WEBAUTHN_RP_ID": None,
+    #: Origins (exact, e.g. "https://app.example.com") whose pages may call the API routes
+    #: with the user's credentials; empty: none (CORS off).
+    "GATEHOUSE_CORS_ORIGINS": (),
     #: Scopes a personal access token may carry; a host adds its own after "read" and "write".
     "GATEHOUSE_ACCESS_TOKEN_SCOPES": ("read", "write"),
     #: The longest a personal access token may live (the page offers 7 to 366 days; 30 first).

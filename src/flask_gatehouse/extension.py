@@ -1,8 +1,10 @@
 """The ``Gatehouse`` extension object: configuration defaults and the wiring of the parts."""
 
+import re
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Flask, Response, request
+from flask_cors import CORS
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -85,6 +87,7 @@ class Gatehouse:
             app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
         mail.init_app(app)
         app.register_blueprint(blueprint, url_prefix=app.config["GATEHOUSE_URL_PREFIX"])
+        _allow_cross_origin_api(app)
         # Headers check their scope per request (GATEHOUSE_HARDEN_WHOLE_APP); error pages are
         # the blueprint's own unless the host asks for them everywhere.
         app.after_request(headers.apply)
@@ -101,6 +104,36 @@ class Gatehouse:
             engines=engines,
             register_form=_register_form(app.config["GATEHOUSE_REGISTER_FORM"]),
         )
+
+
+def _allow_cross_origin_api(app: Flask) -> None:
+    """CORS for Gatehouse's API routes, off unless GATEHOUSE_CORS_ORIGINS names origins:
+    exactly those, with credentials (cookies, Authorization) for those alone; never a
+    wildcard. Flask-Cors does the protocol (preflights, Vary: Origin)."""
+    origins = list(app.config["GATEHOUSE_CORS_ORIGINS"])
+    if not origins:
+        return
+    if any(origin == "*" or not origin.startswith(("https://", "http://")) for origin in origins):
+        raise RuntimeError(
+            'GATEHOUSE_CORS_ORIGINS lists exact origins such as "https://app.example.com"; '
+            "a wildcard would lend every site the signed-in user's credentials."
+        )
+    prefix = app.config["GATEHOUSE_URL_PREFIX"]
+    CORS(
+        app,
+        resources={rf"^{re.escape(prefix)}/api/.*": {"origins": origins}},
+        supports_credentials=True,
+        allow_headers=["Authorization", "Content-Type", "X-CSRFToken", "X-Session-Token"],
+        max_age=600,
+    )
+
+    @app.after_request
+    def vary_on_origin(response: Response) -> Response:
+        # Flask-Cors leaves Vary out when one origin is listed, yet the answer still depends
+        # on the request's Origin (a cache must not hand one origin's answer to another).
+        if request.path.startswith(f"{prefix}/api/"):
+            response.vary.add("Origin")
+        return response
 
 
 def _register_form(setting: object) -> type[RegisterForm]:
