@@ -200,3 +200,4 @@ blueprint.add_url_rule(
     methods=["POST"],
 )
 blueprint.add_url_rule("/api/v1/account", view_func=tokens.account, endpoint="api_account")
+blueprint.add_url_rule("/api/openapi.json", view_func=tokens.openapi, endpoint="api_openapi")

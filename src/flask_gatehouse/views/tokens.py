@@ -1,5 +1,10 @@
 """Personal access tokens: the account's page (behind a recent sign-in: a token is a
-credential), and the first API route that takes them."""
+credential); the API routes that take them, and the API's OpenAPI document."""
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
 
 from flask import flash, jsonify, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -66,3 +71,17 @@ def account() -> ResponseReturnValue:
         username=user.username,
         email_confirmed=user.email_confirmed_at is not None,
     )
+
+
+@cache
+def _spec() -> dict[str, Any]:
+    """The OpenAPI document kept in the package (api/openapi.json): constant data."""
+    found: dict[str, Any] = json.loads(
+        files("flask_gatehouse").joinpath("api/openapi.json").read_text("utf-8")
+    )
+    return found
+
+
+def openapi() -> ResponseReturnValue:
+    """The API's OpenAPI 3.1 document."""
+    return jsonify(_spec())
