@@ -14,8 +14,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from flask_gatehouse import login_required
-from flask_gatehouse.models import AccessToken
+from flask_gatehouse.models import AccessToken, User
 from flask_gatehouse.services import access_tokens
+from flask_gatehouse.services import tokens as links
 from flask_gatehouse.services.database import db
 from tests.conftest import Account, all_mail_sent, csrf_token, login, logout
 from tests.smtp import Mailbox
@@ -307,3 +308,16 @@ def test_cross_origin_access_only_for_the_named_origins(make_app: Any, user_fact
 def test_cors_takes_exact_origins_only(make_app: Any, origins: list[str]) -> None:
     with pytest.raises(RuntimeError, match="exact origins"):
         make_app(GATEHOUSE_CORS_ORIGINS=origins)
+
+
+def test_this_wasnt_me_revokes_the_tokens(app: Flask, logged_in: FlaskClient) -> None:
+    """Whoever was in may have made a token: the "this wasn't me" link stops it too."""
+    token = create_token(logged_in)
+    with app.app_context():
+        (record,) = db().session.scalars(select(User))
+        path = f"/secure/{links.issue('secure', record)}"
+        db().session.commit()
+    inbox = app.test_client()
+    page = inbox.get(path)
+    assert inbox.post(path, data={"csrf_token": csrf_token(page)}).status_code == 302
+    assert bearer(app.test_client(), token).status_code == 401

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..models import Token, User, utcnow
 from ..services import (
+    access_tokens,
     audit,
     mail,
     passkeys,
@@ -186,6 +187,8 @@ def secure_account(token: str) -> Secured | None:
     user.password_hash = None
     sessions.revoke_all(user)
     trusted_browsers.revoke_all(user)
+    # Whoever was in may have made tokens: they stop too (a reset alone keeps them).
+    access_tokens.revoke_all(user)
     if not replaced:
         audit.record("account_secured", "success", user=user)
     elif restored:
