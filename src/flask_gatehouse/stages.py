@@ -98,6 +98,17 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+def stopping_stage(user: User, *, method: str) -> Stage | None:
+    """The first stage that stops ``user``'s sign-in outright (no page of its own), asking
+    only those: a first factor checks them before it counts as passed, and the stages with
+    pages are asked once, afterwards. The stopping stages run first in STAGES, so this is
+    the stage ``next_stage`` would find when it stops."""
+    return next(
+        (stage for stage in STAGES if stage.page is None and stage.is_needed(user, method)),
+        None,
+    )
+
+
 def next_stage(user: User, *, method: str, after: str | None = None) -> Stage | None:
     """The first stage ``user`` (proved by ``method``) still needs, looking only past the
     stage ``after``."""

@@ -25,6 +25,11 @@ class Overview:
     second_factor_only: bool
 
 
+def _clean(name: str) -> str:
+    """A name as stored: runs of white space as one space, at most NAME_LENGTH."""
+    return " ".join(name.split())[:NAME_LENGTH]
+
+
 def overview(user: User) -> Overview:
     return Overview(
         passkeys=passkeys.credentials(user),
@@ -59,7 +64,7 @@ def add(user: User, credential: dict[str, Any], name: str) -> Added:
     if passkeys.count(user) >= passkeys.LIMIT:
         return Added(refused=True)
     label = "Security key" if kind == "security_key" else "Passkey"
-    name = " ".join(name.split())[:NAME_LENGTH] or f"{label} {passkeys.count(user) + 1}"
+    name = _clean(name) or f"{label} {passkeys.count(user) + 1}"
     try:
         record = passkeys.register(user, credential, name, kind)
     except passkeys.RefusedError as refused:
@@ -84,7 +89,7 @@ def add(user: User, credential: dict[str, Any], name: str) -> Added:
 
 def rename(user: User, passkey_id: int, name: str) -> bool:
     """Rename one of the owner's passkeys; False when it is not theirs or the name is empty."""
-    name = " ".join(name.split())[:NAME_LENGTH]
+    name = _clean(name)
     renamed = bool(name) and passkeys.rename(user, passkey_id, name)
     if renamed:
         audit.record("passkey_renamed", "success", user=user, detail=name)

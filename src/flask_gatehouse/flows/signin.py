@@ -79,13 +79,10 @@ def sign_in_with_password(
             audit.record("login", "failure", identifier=email.canonical)
             commit()
             return SignIn()
-        stage = stages.next_stage(user, method="password")
-        if stage is not None and stage.page is None:
+        stop = stages.stopping_stage(user, method="password")
+        if stop is not None:
             attempt.failed()
-            audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
-            if stage.key == "email_confirmation":
-                signup.remind_to_confirm(user)
-            commit()
+            _stopped(user, stop)
             return SignIn()
         attempt.succeeded()
     return first_factor_passed(user, method="password", remember=remember, next_url=next_url)
@@ -95,6 +92,15 @@ def first_factor_passed(user: User, *, method: str, remember: bool, next_url: st
     """Where every first factor (``method``: "password" today; a passkey, social login or
     SAML later) hands over once it has proved ``user``: the stages, then the session."""
     return _advance(user, method=method, remember=remember, next_url=next_url, after=None)
+
+
+def _stopped(user: User, stage: stages.Stage) -> None:
+    """A first factor passed, but ``stage`` stops the sign-in: audit it, and mail a fresh
+    confirmation link when the address is what is missing. Commits."""
+    audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
+    if stage.key == "email_confirmation":
+        signup.remind_to_confirm(user)
+    commit()
 
 
 def record_invalid_form() -> None:
@@ -137,6 +143,17 @@ def pending_user(stage: str) -> User | None:
     return found[1] if found is not None else None
 
 
+def _resume(pending: PendingLogin, user: User, *, after: str) -> SignIn:
+    """Go on with a pending sign-in (spent by the caller) past its stage ``after``."""
+    return _advance(
+        user,
+        method=pending.method,
+        remember=pending.remember,
+        next_url=pending.next_url,
+        after=after,
+    )
+
+
 def change_required_password(password: str) -> SignIn | None:
     """Complete the password-change stage with ``password`` (already checked against the
     policy), then go on with the stages after it; None when the pending sign-in expired or
@@ -148,13 +165,7 @@ def change_required_password(password: str) -> SignIn | None:
         return None
     pending, user = found
     users.set_password(user, password_hash)
-    return _advance(
-        user,
-        method=pending.method,
-        remember=pending.remember,
-        next_url=pending.next_url,
-        after="password_change",
-    )
+    return _resume(pending, user, after="password_change")
 
 
 #: Wrong second-factor codes a pending sign-in allows before it is discarded.
@@ -216,13 +227,7 @@ def _second_factor_passed(
     audit.record("two_factor", "success", user=user, detail=passed_by)
     if trust_browser:
         trusted_browsers.trust(user)
-    result = _advance(
-        user,
-        method=pending.method,
-        remember=pending.remember,
-        next_url=pending.next_url,
-        after="two_factor",
-    )
+    result = _resume(pending, user, after="two_factor")
     return CodeCheck("passed", result)
 
 
@@ -257,13 +262,10 @@ def sign_in_with_passkey(credential: dict[str, Any], *, next_url: str | None) ->
         audit.record("login", "failure", user=user, detail="passkey of an inactive account")
         commit()
         return SignIn()
-    stage = stages.next_stage(user, method="passkey")
-    if stage is not None and stage.page is None:
-        audit.record("login", "failure", user=user, detail=f"{stage.key} pending")
-        if stage.key == "email_confirmation":
-            signup.remind_to_confirm(user)
-        commit()
-        return SignIn(stopped_at=stage.key)
+    stop = stages.stopping_stage(user, method="passkey")
+    if stop is not None:
+        _stopped(user, stop)
+        return SignIn(stopped_at=stop.key)
     return first_factor_passed(user, method="passkey", remember=False, next_url=next_url)
 
 
@@ -315,13 +317,7 @@ def enrol_at_sign_in(code: str) -> Enrolled | None:
     if not pending_logins.finish(pending):
         commit()
         return None
-    result = _advance(
-        user,
-        method=pending.method,
-        remember=pending.remember,
-        next_url=pending.next_url,
-        after="two_factor_enrolment",
-    )
+    result = _resume(pending, user, after="two_factor_enrolment")
     return Enrolled(codes, result)
 
 
@@ -340,13 +336,7 @@ def postpone_enrolment() -> SignIn | Literal["expired", "grace_over"]:
         commit()
         return "expired"
     audit.record("two_factor_postponed", "success", user=user)
-    return _advance(
-        user,
-        method=pending.method,
-        remember=pending.remember,
-        next_url=pending.next_url,
-        after="two_factor_enrolment",
-    )
+    return _resume(pending, user, after="two_factor_enrolment")
 
 
 def _start_session(user: User, *, remember: bool) -> None:

@@ -93,16 +93,15 @@ def login() -> ResponseReturnValue:
             return redirect(url_for(result.next_page))
         if result.retry_after is not None:
             form.form_errors.append(locked_message(result.retry_after))
-            page = render_template(
-                "gatehouse/login.html", form=form, passkeys_enabled=mode() == "on"
-            )
-            return page, 429, {"Retry-After": str(result.retry_after)}
+            return _login_page(form), 429, {"Retry-After": str(result.retry_after)}
         form.form_errors.append(_REFUSED[current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"]])
     elif form.is_submitted() and not form.csrf_errors:
         signin.record_invalid_form()
-    status = 400 if form.is_submitted() else 200
-    page = render_template("gatehouse/login.html", form=form, passkeys_enabled=mode() == "on")
-    return page, status
+    return _login_page(form), 400 if form.is_submitted() else 200
+
+
+def _login_page(form: LoginForm) -> str:
+    return render_template("gatehouse/login.html", form=form, passkeys_enabled=mode() == "on")
 
 
 def login_new_password() -> ResponseReturnValue:
@@ -167,7 +166,7 @@ def login_two_factor_setup() -> ResponseReturnValue:
             return _sign_in_expired()
         if enrolled.codes is not None and enrolled.sign_in is not None:
             # The codes are shown this once, before the browser goes on.
-            return recovery_codes_page(enrolled.codes, _next_url(enrolled.sign_in))
+            return recovery_codes_page(enrolled.codes, next_url_of(enrolled.sign_in))
         form.code.errors = ["That code is not right. Enter the code your app shows now."]
     shown = signin.enrolment_stage(fresh=not form.is_submitted())
     if shown is None:
@@ -198,9 +197,9 @@ def _sign_in_expired() -> ResponseReturnValue:
     return redirect(url_for("gatehouse.login"))
 
 
-def _next_url(result: signin.SignIn) -> str:
-    """Where a sign-in step sends the browser: the next stage's page, the login page when a
-    later stage stopped it, or the page it was heading for."""
+def next_url_of(result: signin.SignIn) -> str:
+    """Where a sign-in step (by form or by passkey) sends the browser: the next stage's
+    page, the login page when a later stage stopped it, or the page it was heading for."""
     if result.next_page is not None:
         return url_for(result.next_page)
     if result.user is None:
@@ -209,7 +208,7 @@ def _next_url(result: signin.SignIn) -> str:
 
 
 def _continue(result: signin.SignIn) -> ResponseReturnValue:
-    return redirect(_next_url(result))
+    return redirect(next_url_of(result))
 
 
 def logout() -> ResponseReturnValue:

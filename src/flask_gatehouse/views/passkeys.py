@@ -27,7 +27,7 @@ from ..flows import passkeys, recovery, signin, signup
 from ..forms import ConfirmForm, PasskeyNameForm, PasskeySignUpForm, code_refusal
 from ..services import json_body
 from ..services.passkeys import mode
-from .auth import flash_signed_up, passkey_sign_up_offered
+from .auth import flash_signed_up, next_url_of, passkey_sign_up_offered
 
 _REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
 
@@ -203,10 +203,8 @@ def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return jsonify(redirect=signin.landing_url(request.args.get("next")))
     result = signin.sign_in_with_passkey(_credential(body), next_url=request.args.get("next"))
-    if result.user is not None:
-        return jsonify(redirect=result.next_url)
-    if result.next_page is not None:
-        return jsonify(redirect=url_for(result.next_page))
+    if result.user is not None or result.next_page is not None:
+        return jsonify(redirect=next_url_of(result))
     if result.stopped_at == "email_confirmation":
         return _refused(
             "Confirm your email address first: follow the link in the email we sent you."
@@ -236,12 +234,7 @@ def two_factor() -> ResponseReturnValue:
         return jsonify(error={"code": status, "message": message}), status, headers
     if check.sign_in is None:
         return _refused()
-    result = check.sign_in
-    if result.next_page is not None:
-        return jsonify(redirect=url_for(result.next_page))
-    if result.user is None:
-        return jsonify(redirect=url_for("gatehouse.login"))
-    return jsonify(redirect=result.next_url)
+    return jsonify(redirect=next_url_of(check.sign_in))
 
 
 def reset_options(token: str) -> ResponseReturnValue:
