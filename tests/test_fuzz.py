@@ -145,7 +145,7 @@ BODY_KINDS = [
     "raw bytes",
 ]
 #: ``<converter:name>`` in a rule's pattern.
-_ARGUMENT = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+_ARGUMENT = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
 
 @dataclass
@@ -285,9 +285,16 @@ class Fuzzer:
 
     def path_values(self, rule: Rule) -> dict[str, Any]:
         return {
-            name: self.number() if converter == "int" else clean(self.text()) or "x"
-            for converter, name in _ARGUMENT.findall(rule.rule)
+            name: self._path_value(converter, arguments)
+            for converter, arguments, name in _ARGUMENT.findall(rule.rule)
         }
+
+    def _path_value(self, converter: str, arguments: str) -> Any:
+        if converter == "int":
+            return self.number()
+        if converter == "any":  # the API's client kinds
+            return self.random.choice([item.strip() for item in arguments.split(",")])
+        return clean(self.text()) or "x"
 
     def number(self) -> int:
         """Small, or past what a database integer holds."""

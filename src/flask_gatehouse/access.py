@@ -17,15 +17,21 @@ R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def signup_limits(view: F) -> F:
-    """Every sign-up submission per client IP, accepted or refused: each one costs the
-    password policy's checks. (Accepted sign-ups are counted by the sign-up flow.)"""
-    return throttle.limit(throttle.signup_attempt_limit)(view)
+def signup_limits(action: str) -> Callable[[F], F]:
+    """Every sign-up submission of ``action`` per client IP, accepted or refused: each one
+    costs the password policy's checks. (Accepted sign-ups are counted by the sign-up flow.)
+    A page and its API twin name the same action, and so spend the same counters."""
+    return throttle.limit(throttle.signup_attempt_limit, scope=f"signup:{action}")
 
 
-def account_change_limits(view: F) -> F:
-    """Password, email and deletion forms per signed-in account."""
-    return throttle.limit(throttle.account_change_limit, key_func=throttle.account_key)(view)
+def account_change_limits(action: str) -> Callable[[F], F]:
+    """Submissions of one account-changing form (``action``: its page and its API twin alike)
+    per signed-in account."""
+    return throttle.limit(
+        throttle.account_change_limit,
+        scope=f"account_change:{action}",
+        key_func=throttle.account_key,
+    )
 
 
 def signed_in_user() -> User:

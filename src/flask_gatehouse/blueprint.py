@@ -1,8 +1,10 @@
-"""Every URL Gatehouse serves, in one table. The host mounts it with GATEHOUSE_URL_PREFIX."""
+"""Every page Gatehouse serves, in one table (the JSON API's are in ``api.urls``). The host
+mounts them with GATEHOUSE_URL_PREFIX."""
 
 from flask import Blueprint
 
 from . import errors
+from .api import urls as api_urls
 from .views import (
     auth,
     confirmation,
@@ -199,5 +201,6 @@ blueprint.add_url_rule(
     endpoint="revoke_access_token",
     methods=["POST"],
 )
-blueprint.add_url_rule("/api/v1/account", view_func=tokens.account, endpoint="api_account")
-blueprint.add_url_rule("/api/openapi.json", view_func=tokens.openapi, endpoint="api_openapi")
+
+# The JSON API's routes: their own table.
+api_urls.register(blueprint)

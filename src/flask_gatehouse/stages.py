@@ -115,3 +115,8 @@ def next_stage(user: User, *, method: str, after: str | None = None) -> Stage | 
     keys = [stage.key for stage in STAGES]
     start = keys.index(after) + 1 if after is not None else 0
     return next((stage for stage in STAGES[start:] if stage.is_needed(user, method)), None)
+
+
+def page_of(key: str) -> str | None:
+    """The endpoint of the page that completes the stage ``key``."""
+    return next(stage.page for stage in STAGES if stage.key == key)

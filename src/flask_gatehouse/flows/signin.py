@@ -38,18 +38,23 @@ from . import signup
 @dataclass(frozen=True)
 class SignIn:
     """How a sign-in step ended: ``user`` when a session started; else ``retry_after``
-    seconds when locked, ``next_page`` (an endpoint) when a pending stage waits, or none of
-    them when refused (wrong credentials, or the right password for an address still waiting
+    seconds when locked, ``waiting_at`` (a stage's key) when a pending stage waits, or none
+    of them when refused (wrong credentials, or the right password for an address still waiting
     for its confirmation: the two must look the same). ``next_url`` is where a signed-in
     browser goes."""
 
     user: User | None = None
     next_url: str = "/"
     retry_after: int | None = None
-    next_page: str | None = None
+    waiting_at: str | None = None
     #: The stage that stopped a passkey's sign-in (a passkey proves the identity, so unlike a
     #: password's refusal it may say why).
     stopped_at: str | None = None
+
+    @property
+    def next_page(self) -> str | None:
+        """The endpoint of the page that completes the stage the sign-in waits at."""
+        return stages.page_of(self.waiting_at) if self.waiting_at is not None else None
 
 
 def landing_url(requested: str | None, default: str | None = None) -> str:
@@ -124,7 +129,7 @@ def _advance(
             user, stage=stage.key, method=method, remember=remember, next_url=safe_next(next_url)
         )
         commit()
-        return SignIn(next_page=stage.page)
+        return SignIn(waiting_at=stage.key)
     _start_session(user, remember=remember)
     return SignIn(user=user, next_url=landing_url(next_url))
 

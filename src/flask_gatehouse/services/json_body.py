@@ -21,3 +21,12 @@ def read() -> Any:
         return request.get_json()
     except RecursionError:
         raise BadRequest("The JSON body is nested too deeply.") from None
+
+
+def credential(body: Any) -> dict[str, Any]:
+    """A WebAuthn ceremony's answer in the JSON ``body``: its ``credential`` object (the
+    browser's ``credential.toJSON()``)."""
+    found = body.get("credential") if isinstance(body, dict) else None
+    if not isinstance(found, dict):
+        raise BadRequest("Send the credential as a JSON object (credential.toJSON()).")
+    return found

@@ -1,7 +1,8 @@
 """Pending sign-ins: the first factor passed, a later stage has not, no session exists yet.
 
-The browser holds a random token in a cookie; the table holds its SHA-256 (as for sessions),
-so the pending sign-in is bound to the browser that passed the first factor. It is short-lived
+The client holds a random token (a browser in a cookie, an app in its ``X-Session-Token``:
+``transport``); the table holds its SHA-256 (as for sessions), so the pending sign-in is bound
+to the client that passed the first factor. It is short-lived
 (5 minutes) and single use: finishing it deletes the row, which one request alone can do.
 """
 
@@ -9,12 +10,12 @@ import secrets
 from datetime import timedelta
 from typing import Any, cast
 
-from flask import Response, after_this_request, request
 from sqlalchemy import CursorResult, delete, select, update
 
 from ..models import PendingLogin, User, utcnow
+from . import transport
 from .database import db
-from .sessions import cookie_options, digest, host_cookie
+from .sessions import digest
 
 #: How long the later stages may take.
 LIFETIME = timedelta(minutes=5)
@@ -23,7 +24,7 @@ _MAX_TOKEN_LENGTH = 64
 
 
 def start(user: User, *, stage: str, method: str, remember: bool, next_url: str | None) -> None:
-    """Hold ``user``'s sign-in at ``stage`` and bind it to this browser (the user's expired
+    """Hold ``user``'s sign-in at ``stage`` and bind it to this client (the user's expired
     pending sign-ins are deleted on the way). Joins the current transaction."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -43,33 +44,27 @@ def start(user: User, *, stage: str, method: str, remember: bool, next_url: str 
             expires_at=now + LIFETIME,
         )
     )
-    name, options = host_cookie(_COOKIE), cookie_options()
-    max_age = int(LIFETIME.total_seconds())
-
-    @after_this_request
-    def set_cookie(response: Response) -> Response:
-        response.set_cookie(name, token, max_age=max_age, **options)
-        return response
+    transport.keep(_COOKIE, token, max_age=LIFETIME, apps_send_it=True)
 
 
-def current(stage: str) -> PendingLogin | None:
-    """This browser's live pending sign-in waiting at ``stage``, if any."""
-    token = request.cookies.get(host_cookie(_COOKIE))
+def current(stage: str | None = None) -> PendingLogin | None:
+    """This client's live pending sign-in waiting at ``stage`` (any stage by default), if
+    any."""
+    token = transport.read(_COOKIE, apps_send_it=True)
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         return None
-    found: PendingLogin | None = db().session.scalar(
-        select(PendingLogin).where(
-            PendingLogin.token_hash == digest(token),
-            PendingLogin.stage == stage,
-            PendingLogin.expires_at > utcnow(),
-        )
+    query = select(PendingLogin).where(
+        PendingLogin.token_hash == digest(token), PendingLogin.expires_at > utcnow()
     )
+    if stage is not None:
+        query = query.where(PendingLogin.stage == stage)
+    found: PendingLogin | None = db().session.scalar(query)
     return found
 
 
 def finish(pending: PendingLogin) -> bool:
-    """Spend ``pending`` and clear its cookie; False when a parallel request spent it first
-    (or it expired meanwhile). Joins the current transaction."""
+    """Spend ``pending`` and have a browser drop its cookie; False when a parallel request
+    spent it first (or it expired meanwhile). Joins the current transaction."""
     session = db().session
     result = cast(
         CursorResult[Any],
@@ -80,13 +75,7 @@ def finish(pending: PendingLogin) -> bool:
         ),
     )
     session.expunge(pending)  # its row is gone; its values stay readable
-    name, options = host_cookie(_COOKIE), cookie_options()
-
-    @after_this_request
-    def delete_cookie(response: Response) -> Response:
-        response.delete_cookie(name, **options)
-        return response
-
+    transport.discard(_COOKIE)
     return bool(result.rowcount)
 
 

@@ -12,12 +12,12 @@ from functools import lru_cache
 from typing import Any, cast
 
 import ua_parser
-from flask import Response, after_this_request, current_app, g, request
+from flask import current_app, g
 from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..models import User, UserSession, utcnow
-from . import client
+from . import client, transport
 from .database import db
 
 #: Tokens longer than this are not ours; refuse them before hashing.
@@ -42,20 +42,15 @@ _RESOLVE = (
 )
 
 
-def host_cookie(name: str) -> str:
-    """A cookie name ``__Host-`` prefixed (pinned to this exact host) when cookies are secure."""
-    return f"__Host-{name}" if current_app.config["GATEHOUSE_COOKIE_SECURE"] else name
-
-
-def cookie_options() -> dict[str, Any]:
-    """The attributes of every cookie Gatehouse sets (and must repeat to delete one)."""
-    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
-    return {"path": "/", "secure": secure, "httponly": True, "samesite": "Lax"}
+def _name() -> str:
+    """The session's name with its client (the cookie's, before any ``__Host-`` prefix)."""
+    name: str = current_app.config["GATEHOUSE_SESSION_COOKIE_NAME"]
+    return name
 
 
 def cookie_name() -> str:
     """The session cookie's name."""
-    return host_cookie(current_app.config["GATEHOUSE_SESSION_COOKIE_NAME"])
+    return transport.host_cookie(_name())
 
 
 def digest(token: str) -> bytes:
@@ -109,13 +104,7 @@ def start(user: User, *, remember: bool) -> UserSession:
     session.flush()
     g.gatehouse_session_id = record.id
     g.gatehouse_authenticated_at = now
-
-    @after_this_request
-    def set_cookie(response: Response) -> Response:
-        max_age = lifetime if remember else None
-        response.set_cookie(cookie_name(), token, max_age=max_age, **cookie_options())
-        return response
-
+    transport.keep(_name(), token, max_age=lifetime if remember else None, apps_send_it=True)
     return record
 
 
@@ -127,14 +116,15 @@ def _is_expired(now: datetime, last_seen: datetime, expires_at: datetime, rememb
 
 
 def load_user(_request: object = None) -> User | None:
-    """Flask-Login's request loader: the user of this request's session cookie, if valid.
+    """Flask-Login's request loader: the user of this request's session (its cookie, or an
+    app's ``X-Session-Token``), if valid.
 
     One indexed query (session joined with its active user). "Last seen" is written only
     when older than GATEHOUSE_SESSION_TOUCH_INTERVAL, so most page views write nothing. These
     two writes (touch, and deleting an expired session) are the loader's own small commits:
     they belong to no user action and must not wait for one.
     """
-    token = request.cookies.get(cookie_name())
+    token = transport.read(_name(), apps_send_it=True)
     if not token:
         return None
     if len(token) > _MAX_TOKEN_LENGTH:
@@ -204,18 +194,11 @@ def reauthenticated() -> None:
     g.gatehouse_authenticated_at = now
     record = session.get_one(UserSession, session_id)
     max_age = record.expires_at - now if record.remembered else None
-
-    @after_this_request
-    def set_cookie(response: Response) -> Response:
-        response.set_cookie(cookie_name(), token, max_age=max_age, **cookie_options())
-        return response
+    transport.keep(_name(), token, max_age=max_age, apps_send_it=True)
 
 
 def _forget_cookie() -> None:
-    @after_this_request
-    def delete_cookie(response: Response) -> Response:
-        response.delete_cookie(cookie_name(), **cookie_options())
-        return response
+    transport.discard(_name())
 
 
 def end_current() -> None:

@@ -20,10 +20,11 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
 
-from flask import Flask, Response, after_this_request, current_app, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -36,8 +37,8 @@ from limits.util import WindowStats
 from werkzeug.exceptions import TooManyRequests
 
 from .. import state
+from . import transport
 from .counters import limiter_storage
-from .sessions import cookie_options, host_cookie
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,33 +60,31 @@ _INFLIGHT_EXPIRY = 60
 _INFLIGHT_WAIT = 5.0
 _INFLIGHT_POLL = 0.02
 _DEVICE_COOKIE = "gatehouse_device"
-_DEVICE_LIFETIME = 365 * 24 * 3600
+_DEVICE_LIFETIME = timedelta(days=365)
 #: Where ``limit`` leaves a view's route limits for ``create_limiter`` to apply.
 _LIMITS_ATTRIBUTE = "_gatehouse_limits"
 
 
 @dataclass(frozen=True)
 class _RouteLimit:
-    """A Flask-Limiter ``limit`` call, kept until an app's own Limiter exists."""
+    """A Flask-Limiter ``shared_limit`` call, kept until an app's own Limiter exists."""
 
     spec: Callable[[], str]
+    scope: str
     key_func: Callable[[], str] | None
-    deduct_when: Callable[[Response], bool] | None
 
 
 def limit(
-    spec: Callable[[], str],
-    *,
-    key_func: Callable[[], str] | None = None,
-    deduct_when: Callable[[Response], bool] | None = None,
+    spec: Callable[[], str], *, scope: str, key_func: Callable[[], str] | None = None
 ) -> Callable[[F], F]:
-    """Mark a Gatehouse view with a limit on its POSTs. Nothing is wrapped here: the views
-    are shared by every app, while each app has its own Limiter (and so its own counters),
-    which ``create_limiter`` applies to that app's copy of the view."""
+    """Mark a Gatehouse view with a limit on its POSTs, counted in ``scope``: every view of
+    one scope (a page and its JSON API twin) spends the same counters. Nothing is wrapped
+    here: the views are shared by every app, while each app has its own Limiter (and so its
+    own counters), which ``create_limiter`` applies to that app's copy of the view."""
 
     def mark(view: F) -> F:
         limits: list[_RouteLimit] = view.__dict__.setdefault(_LIMITS_ATTRIBUTE, [])
-        limits.append(_RouteLimit(spec, key_func, deduct_when))
+        limits.append(_RouteLimit(spec, scope, key_func))
         return view
 
     return mark
@@ -117,8 +116,8 @@ def create_limiter(app: Flask) -> Limiter:
             continue
         wrapped: Any = view
         for mark in marks:
-            wrapped = limiter.limit(
-                mark.spec, key_func=mark.key_func, methods=["POST"], deduct_when=mark.deduct_when
+            wrapped = limiter.shared_limit(
+                mark.spec, mark.scope, key_func=mark.key_func, methods=["POST"]
             )(wrapped)
         app.view_functions[endpoint] = wrapped
     return limiter
@@ -374,7 +373,7 @@ def _device_serializer() -> URLSafeSerializer:
 
 def _known_device(identifier: str) -> str | None:
     """The device id of this browser's cookie when it was issued for ``identifier``."""
-    cookie = request.cookies.get(host_cookie(_DEVICE_COOKIE))
+    cookie = transport.read(_DEVICE_COOKIE)
     if not cookie:
         return None
     try:
@@ -396,9 +395,4 @@ def remember_device(typed_key: str) -> None:
     identifier = identifier_key(typed_key)
     device = _known_device(identifier) or secrets.token_urlsafe(16)
     value = _device_serializer().dumps([identifier[:32], device])
-    name, options = host_cookie(_DEVICE_COOKIE), cookie_options()
-
-    @after_this_request
-    def set_cookie(response: Response) -> Response:
-        response.set_cookie(name, value, max_age=_DEVICE_LIFETIME, **options)
-        return response
+    transport.keep(_DEVICE_COOKIE, value, max_age=_DEVICE_LIFETIME)

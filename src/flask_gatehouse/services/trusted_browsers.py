@@ -11,13 +11,13 @@ password is still needed: trust skips only the code.
 import secrets
 from typing import Any, cast
 
-from flask import Response, after_this_request, current_app, request
+from flask import current_app
 from sqlalchemy import CursorResult, delete, select, update
 
 from ..models import TrustedBrowser, User, utcnow
-from . import client
+from . import client, transport
 from .database import db
-from .sessions import cookie_options, describe_device, digest, host_cookie
+from .sessions import describe_device, digest
 
 _COOKIE = "gatehouse_trusted_browser"
 _MAX_TOKEN_LENGTH = 64
@@ -26,7 +26,9 @@ _MAX_TOKEN_LENGTH = 64
 def trust(user: User) -> None:
     """Trust this browser for ``user`` from now on. The record its cookie held until now
     (perhaps another account's) goes, as do the user's expired ones. Joins the current
-    transaction."""
+    transaction. An app client keeps no such cookie (``transport``): nothing is trusted."""
+    if transport.is_app():
+        return
     lifetime = current_app.config["GATEHOUSE_TWO_FACTOR_TRUST_DURATION"]
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -50,13 +52,7 @@ def trust(user: User) -> None:
             device=describe_device(client.user_agent()),
         )
     )
-    name, options = host_cookie(_COOKIE), cookie_options()
-    max_age = int(lifetime.total_seconds())
-
-    @after_this_request
-    def set_cookie(response: Response) -> Response:
-        response.set_cookie(name, token, max_age=max_age, **options)
-        return response
+    transport.keep(_COOKIE, token, max_age=lifetime)
 
 
 def vouches_for(user: User) -> bool:
@@ -83,7 +79,7 @@ def vouches_for(user: User) -> bool:
 
 
 def _cookie_token() -> str | None:
-    token = request.cookies.get(host_cookie(_COOKIE))
+    token = transport.read(_COOKIE)
     return token if token and len(token) <= _MAX_TOKEN_LENGTH else None
 
 

@@ -1,7 +1,7 @@
 """Sign-up, login (and its pending stages) and logout: thin views over the sign-up and
 sign-in flows."""
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -17,25 +17,17 @@ from ..forms import (
     TwoFactorLoginForm,
     code_refusal,
     locked_message,
+    login_refusal,
     password_rules,
     register_form,
+    signed_up_message,
 )
 from ..services import passkeys, totp
 from ..services.passkeys import mode
 from .two_factor import recovery_codes_page
 
-#: A refused login's one message. The right password for an unconfirmed address gets the same
-#: answer as a wrong one (anything else tells an attacker the password is right); it also
-#: gets a fresh link by mail, which the message points a new user to.
-_REFUSED = {
-    "required": "Incorrect email or password. If you have just created your account, confirm "
-    "your address first: follow the link in the email we sent you.",
-    "optional": "Incorrect email or password.",
-    "off": "Incorrect email or password.",
-}
 
-
-@signup_limits
+@signup_limits("register")
 def register() -> ResponseReturnValue:
     if current_user.is_authenticated:
         return redirect(signin.landing_url(request.args.get("next")))
@@ -63,11 +55,7 @@ def register() -> ResponseReturnValue:
 
 def flash_signed_up() -> None:
     """What a sign-up says, whether the address was new or taken."""
-    if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
-        flash("Your account is ready. Sign in to continue.", "success")
-    else:
-        # No address in the message: flashes travel in Flask's readable session cookie.
-        flash("Check your inbox: we sent you a link to confirm your address.", "success")
+    flash(signed_up_message(), "success")
 
 
 def passkey_sign_up_offered() -> bool:
@@ -94,7 +82,7 @@ def login() -> ResponseReturnValue:
         if result.retry_after is not None:
             form.form_errors.append(locked_message(result.retry_after))
             return _login_page(form), 429, {"Retry-After": str(result.retry_after)}
-        form.form_errors.append(_REFUSED[current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"]])
+        form.form_errors.append(login_refusal())
     elif form.is_submitted() and not form.csrf_errors:
         signin.record_invalid_form()
     return _login_page(form), 400 if form.is_submitted() else 200

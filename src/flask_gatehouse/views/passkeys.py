@@ -50,13 +50,6 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _credential(body: dict[str, Any]) -> dict[str, Any]:
-    credential = body.get("credential")
-    if not isinstance(credential, dict):
-        raise BadRequest("Send the credential as a JSON object (credential.toJSON()).")
-    return credential
-
-
 def _text(body: dict[str, Any], key: str) -> str:
     value = body.get(key, "")
     if not isinstance(value, str):
@@ -108,7 +101,7 @@ def add_options() -> ResponseReturnValue:
     return jsonify(publicKey=options)
 
 
-@account_change_limits
+@account_change_limits("passkey_add")
 @recent_login_required
 def add() -> ResponseReturnValue:
     _require("on", "second-factor-only")
@@ -116,7 +109,7 @@ def add() -> ResponseReturnValue:
     user = signed_in_user()
     if user.email_confirmed_at is None:
         return _refused("Confirm your email address first.")
-    added = passkeys.add(user, _credential(body), _text(body, "name"))
+    added = passkeys.add(user, json_body.credential(body), _text(body, "name"))
     if added.refused:
         return _refused("That passkey could not be added. Please try again.")
     if added.needs_recovery_codes:
@@ -126,7 +119,7 @@ def add() -> ResponseReturnValue:
     return jsonify(redirect=url_for("gatehouse.passkeys"))
 
 
-@account_change_limits
+@account_change_limits("passkey_rename")
 @recent_login_required
 def rename(passkey_id: int) -> ResponseReturnValue:
     _require("on", "second-factor-only")
@@ -140,7 +133,7 @@ def rename(passkey_id: int) -> ResponseReturnValue:
     return redirect(url_for("gatehouse.passkeys"))
 
 
-@account_change_limits
+@account_change_limits("passkey_remove")
 @recent_login_required
 def remove(passkey_id: int) -> ResponseReturnValue:
     _require("on", "second-factor-only")
@@ -161,7 +154,7 @@ def remove(passkey_id: int) -> ResponseReturnValue:
 # --- signing up without a password ------------------------------------------------------------
 
 
-@signup_limits
+@signup_limits("passkey_sign_up_options")
 def sign_up_options() -> ResponseReturnValue:
     if not passkey_sign_up_offered():
         abort(404)
@@ -176,13 +169,13 @@ def sign_up_options() -> ResponseReturnValue:
     return jsonify(publicKey=signup.passkey_sign_up_options(form.clean_email, form.clean_username))
 
 
-@signup_limits
+@signup_limits("passkey_sign_up")
 def sign_up() -> ResponseReturnValue:
     if not passkey_sign_up_offered():
         abort(404)
     body = _body()
     # A taken address gets the same answer as a new one (its owner is mailed instead).
-    if not signup.sign_up_with_passkey(_credential(body)):
+    if not signup.sign_up_with_passkey(json_body.credential(body)):
         return _refused("That passkey could not be used. Fill in the form and try again.")
     flash_signed_up()
     return jsonify(redirect=url_for("gatehouse.login"))
@@ -202,7 +195,8 @@ def login() -> ResponseReturnValue:
     body = _body()
     if current_user.is_authenticated:
         return jsonify(redirect=signin.landing_url(request.args.get("next")))
-    result = signin.sign_in_with_passkey(_credential(body), next_url=request.args.get("next"))
+    credential = json_body.credential(body)
+    result = signin.sign_in_with_passkey(credential, next_url=request.args.get("next"))
     if result.user is not None or result.next_page is not None:
         return jsonify(redirect=next_url_of(result))
     if result.stopped_at == "email_confirmation":
@@ -224,7 +218,7 @@ def two_factor() -> ResponseReturnValue:
     trust = body.get("trust_browser", False)
     if not isinstance(trust, bool):
         raise BadRequest("trust_browser must be true or false.")
-    check = signin.pass_two_factor("", trust_browser=trust, assertion=_credential(body))
+    check = signin.pass_two_factor("", trust_browser=trust, assertion=json_body.credential(body))
     if check.outcome == "expired":
         return _refused("That sign-in expired. Please sign in again.")
     if check.outcome == "discarded":
@@ -266,7 +260,7 @@ def reauthenticate_options() -> ResponseReturnValue:
 def reauthenticate() -> ResponseReturnValue:
     _require("on")
     body = _body()
-    if not signin.reauthenticate_with_passkey(signed_in_user(), _credential(body)):
+    if not signin.reauthenticate_with_passkey(signed_in_user(), json_body.credential(body)):
         return _refused()
     return jsonify(
         redirect=signin.landing_url(request.args.get("next"), url_for("gatehouse.account"))

@@ -68,7 +68,7 @@ def reauthenticate() -> ResponseReturnValue:
     return page, status, headers
 
 
-@account_change_limits
+@account_change_limits("password")
 @recent_login_required
 def change_password() -> ResponseReturnValue:
     """A new password ends every session, remembered ones too; this browser gets a fresh one."""
@@ -86,7 +86,7 @@ def change_password() -> ResponseReturnValue:
     return page, status, headers
 
 
-@account_change_limits
+@account_change_limits("email")
 @recent_login_required
 def change_email() -> ResponseReturnValue:
     """Ask for a new address; it takes effect when the link mailed to it is used."""
@@ -135,7 +135,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
     return page, 400
 
 
-@account_change_limits
+@account_change_limits("delete")
 @recent_login_required
 def delete_account() -> ResponseReturnValue:
     """Delete the account for good once the password is entered; GET shows the warning."""

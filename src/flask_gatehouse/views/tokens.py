@@ -14,7 +14,7 @@ from ..flows import access_tokens
 from ..forms import AccessTokenForm, ConfirmForm
 
 
-@account_change_limits
+@account_change_limits("access_token")
 @recent_login_required
 def tokens_page() -> ResponseReturnValue:
     """The tokens, and the form for a new one; its answer shows the new token once."""

@@ -20,7 +20,7 @@ def recovery_codes_page(codes: list[str], continue_url: str | None = None) -> Re
     )
 
 
-@account_change_limits
+@account_change_limits("two_factor_enrol")
 @recent_login_required
 def two_factor_page() -> ResponseReturnValue:
     """The status; when off, a fresh secret to enrol and the form for its first code."""
@@ -48,7 +48,7 @@ def two_factor_page() -> ResponseReturnValue:
     return page, 400 if form.is_submitted() else 200
 
 
-@account_change_limits
+@account_change_limits("two_factor_disable")
 @recent_login_required
 def disable_two_factor() -> ResponseReturnValue:
     form = ConfirmForm()
@@ -63,7 +63,7 @@ def disable_two_factor() -> ResponseReturnValue:
     return redirect(url_for("gatehouse.two_factor"))
 
 
-@account_change_limits
+@account_change_limits("recovery_codes")
 @recent_login_required
 def regenerate_recovery_codes() -> ResponseReturnValue:
     form = ConfirmForm()

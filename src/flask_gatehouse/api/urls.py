@@ -1,0 +1,88 @@
+"""Every URL of the JSON API, in one table (the pages' are in ``blueprint``).
+
+Routes under ``/api/v1/<client>/`` serve both kinds of client: ``browser`` (the session
+cookie, and a CSRF token in ``X-CSRFToken``) and ``app`` (``X-Session-Token``, no cookies):
+see ``services.transport``. Endpoints are named ``api_*``, which tells ``access.wants_json``
+to answer JSON errors.
+"""
+
+from flask import Blueprint
+
+from ..views import tokens
+from . import auth_routes
+
+#: The two kinds of client, as the first part of a route.
+CLIENT = "/api/v1/<any(browser, app):client>"
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the API's routes to Gatehouse's blueprint."""
+    route = blueprint.add_url_rule
+    route("/api/openapi.json", view_func=tokens.openapi, endpoint="api_openapi")
+    route("/api/v1/account", view_func=tokens.account, endpoint="api_account")
+
+    # Signing up, in and out, and the stages of a sign-in.
+    auth = f"{CLIENT}/auth"
+    route(f"{auth}/session", view_func=auth_routes.session, endpoint="api_session")
+    route(
+        f"{auth}/session",
+        view_func=auth_routes.sign_out,
+        endpoint="api_sign_out",
+        methods=["DELETE"],
+    )
+    route(f"{auth}/signup", view_func=auth_routes.sign_up, endpoint="api_sign_up", methods=["POST"])
+    route(f"{auth}/login", view_func=auth_routes.log_in, endpoint="api_log_in", methods=["POST"])
+    route(
+        f"{auth}/two-factor",
+        view_func=auth_routes.two_factor,
+        endpoint="api_two_factor",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/two-factor/passkey/options",
+        view_func=auth_routes.two_factor_passkey_options,
+        endpoint="api_two_factor_passkey_options",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/two-factor/passkey",
+        view_func=auth_routes.two_factor_passkey,
+        endpoint="api_two_factor_passkey",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/two-factor/setup",
+        view_func=auth_routes.two_factor_setup,
+        endpoint="api_two_factor_setup",
+        methods=["GET", "POST"],
+    )
+    route(
+        f"{auth}/two-factor/setup/later",
+        view_func=auth_routes.postpone_two_factor,
+        endpoint="api_postpone_two_factor",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/new-password",
+        view_func=auth_routes.new_password,
+        endpoint="api_new_password",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/passkey/options",
+        view_func=auth_routes.passkey_options,
+        endpoint="api_passkey_options",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/passkey",
+        view_func=auth_routes.passkey_login,
+        endpoint="api_passkey_login",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/reauthenticate",
+        view_func=auth_routes.reauthenticate,
+        endpoint="api_reauthenticate",
+        methods=["POST"],
+    )

@@ -1,0 +1,83 @@
+"""Where a client keeps the tokens Gatehouse gives it: a browser's cookies, or an app's header.
+
+The JSON API serves two kinds of client (``/api/v1/<client>/...``). A ``browser`` keeps each
+token in an HttpOnly cookie of its own, as the pages do. An ``app`` (a mobile or desktop app,
+a script) keeps no cookies: it sends its one token, a session's or a pending sign-in's, in
+the ``X-Session-Token`` header, and gets a new one in the JSON answer (``issued_token``). Both
+are the same server-side records. Every service that leaves a token with the client
+(sessions, pending sign-ins, trusted browsers, the known-device cookie) reads and writes it
+here, so none of them needs to know which kind of client it serves; and no cookie is ever
+read for an app, so a cross-site request (which can carry cookies but not that header)
+cannot act for one.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Response, after_this_request, current_app, g, request
+
+#: The header an app client sends its token in.
+HEADER = "X-Session-Token"
+
+
+def is_app() -> bool:
+    """Whether this request comes from an app client: a route under ``/api/v1/app/``, or
+    another API route (``/api/v1/account``) sent with ``X-Session-Token``."""
+    client = (request.view_args or {}).get("client")
+    if client is not None:
+        return bool(client == "app")
+    return HEADER in request.headers and (request.endpoint or "").startswith("gatehouse.api_")
+
+
+def host_cookie(name: str) -> str:
+    """A cookie name ``__Host-`` prefixed (pinned to this exact host) when cookies are secure."""
+    return f"__Host-{name}" if current_app.config["GATEHOUSE_COOKIE_SECURE"] else name
+
+
+def cookie_options() -> dict[str, Any]:
+    """The attributes of every cookie Gatehouse sets (and must repeat to delete one)."""
+    secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
+    return {"path": "/", "secure": secure, "httponly": True, "samesite": "Lax"}
+
+
+def read(name: str, *, apps_send_it: bool = False) -> str | None:
+    """The token the client keeps as ``name``: a browser's cookie; an app's header when
+    ``apps_send_it`` (apps keep only the session's or pending sign-in's token), else None."""
+    if is_app():
+        return request.headers.get(HEADER) if apps_send_it else None
+    return request.cookies.get(host_cookie(name))
+
+
+def keep(name: str, token: str, *, max_age: timedelta | None, apps_send_it: bool = False) -> None:
+    """Give the client ``token`` to keep as ``name`` for ``max_age`` (None: a browser
+    forgets it when it closes). An app gets it in the answer when ``apps_send_it``."""
+    if is_app():
+        if apps_send_it:
+            g.gatehouse_issued_token = token
+        return
+    cookie, options = host_cookie(name), cookie_options()
+    seconds = int(max_age.total_seconds()) if max_age is not None else None
+
+    @after_this_request
+    def set_cookie(response: Response) -> Response:
+        response.set_cookie(cookie, token, max_age=seconds, **options)
+        return response
+
+
+def discard(name: str) -> None:
+    """Have a browser drop ``name`` (an app simply stops sending a token that no longer
+    works)."""
+    if is_app():
+        return
+    cookie, options = host_cookie(name), cookie_options()
+
+    @after_this_request
+    def delete_cookie(response: Response) -> Response:
+        response.delete_cookie(cookie, **options)
+        return response
+
+
+def issued_token() -> str | None:
+    """The token this request gave an app client to send from now on, if any."""
+    token: str | None = g.get("gatehouse_issued_token")
+    return token
