@@ -1,6 +1,7 @@
 """Fuzzing: whatever a client sends, the answer is below 500.
 
-Every POST endpoint of the app (read from its URL map, so a new page joins by itself) gets
+Every POST, PATCH and DELETE endpoint of the app (read from its URL map, so a new page or
+API route joins by itself) gets
 every kind of hostile body: random, broken UTF-8, duplicated and huge form fields, files
 instead of fields, JSON of the wrong shape or types, JSON nested past the parser's limits, raw
 bytes under odd content types. Every GET endpoint gets random query strings. Each request may
@@ -8,7 +9,8 @@ also carry hostile headers (Host, Content-Type, Accept, cookies, X-Forwarded-For
 a lying Content-Length), and goes out as a stranger, as a signed-in user and in the middle of
 a pending sign-in (/login/new-password, /login/two-factor, /login/two-factor/setup), with the
 visitor's real CSRF token most of the time so that the forms' validators and flows run, not
-only the CSRF check.
+only the CSRF check. The JSON API's routes also get an app client, signed in or at its
+two-factor stage, with its real ``X-Session-Token`` most of the time.
 
 The generator is seeded: the same requests on every run. GATEHOUSE_FUZZ_SEED picks other
 ones, GATEHOUSE_FUZZ_ROUNDS sends more. The app runs with TESTING, so an exception reaches the
@@ -150,11 +152,13 @@ _ARGUMENT = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
 @dataclass
 class Visitor:
-    """Who sends a request: the Cookie header their browser sends, and their CSRF token."""
+    """Who sends a request: the Cookie header their browser sends, and their CSRF token; or
+    an app client's session token."""
 
     kind: str
     cookie: str
     token: str
+    app_token: str = ""
     #: A request carrying the token was sent: it may have signed out or finished the sign-in.
     stale: bool = False
 
@@ -164,6 +168,8 @@ class Visitors:
     have ended them (signed out, account deleted, new password chosen)."""
 
     KINDS = ("stranger", "signed_in", "pending", "two_factor", "enrolment")
+    #: The API's routes get app clients too.
+    API_KINDS = (*KINDS, "app", "app_two_factor")
 
     def __init__(self, app: Flask, user_factory: Callable[..., Account]) -> None:
         self.app = app
@@ -179,6 +185,11 @@ class Visitors:
         return found
 
     def _unchanged(self, visitor: Visitor) -> bool:
+        if visitor.app_token:
+            headers = {"X-Session-Token": visitor.app_token}
+            client = self.app.test_client(use_cookies=False)
+            answer = client.get("/api/v1/app/auth/session", headers=headers)
+            return answer.status_code == 200 or "pending" in (answer.json or {})
         page = {
             "signed_in": "/account",
             "pending": "/login/new-password",
@@ -221,8 +232,31 @@ class Visitors:
         assert response.headers["Location"] == "/login/new-password"
         return self._visitor("pending", client, "/login/new-password")
 
+    def _app(self) -> Visitor:
+        """An app client's session."""
+        client = self.app.test_client(use_cookies=False)
+        body = {"email": self._account().email, "password": PASSWORD}
+        answer = client.post("/api/v1/app/auth/login", json=body)
+        assert answer.status_code == 200, answer.text
+        return Visitor("app", "", "", answer.json["meta"]["session_token"])
+
+    def _app_two_factor(self) -> Visitor:
+        """An app client's pending sign-in waiting for the code."""
+        account = self._enrolled()
+        client = self.app.test_client(use_cookies=False)
+        body = {"email": account.email, "password": PASSWORD}
+        answer = client.post("/api/v1/app/auth/login", json=body)
+        assert answer.json["pending"]["stage"] == "two_factor", answer.text
+        return Visitor("app_two_factor", "", "", answer.json["meta"]["session_token"])
+
     def _two_factor(self) -> Visitor:
         """A pending sign-in waiting for the code of an account that enrolled an app."""
+        client = self.app.test_client()
+        assert login(client, self._enrolled().email).headers["Location"] == "/login/two-factor"
+        return self._visitor("two_factor", client, "/login/two-factor")
+
+    def _enrolled(self) -> Account:
+        """A new account with an authenticator app."""
         client = self.app.test_client()
         account = self._account()
         assert login(client, account.email).status_code == 302
@@ -232,9 +266,7 @@ class Visitors:
         code = pyotp.TOTP(key.group(1).replace(" ", "")).now()
         form = {"csrf_token": csrf_token(page), "code": code}
         assert client.post("/account/two-factor", data=form).status_code == 200
-        client.post("/logout", data={"csrf_token": csrf_token(client.get("/logout"))})
-        assert login(client, account.email).headers["Location"] == "/login/two-factor"
-        return self._visitor("two_factor", client, "/login/two-factor")
+        return account
 
     def _enrolment(self) -> Visitor:
         """A pending sign-in held at the enrolment the policy requires (``fuzz_app``'s
@@ -393,6 +425,10 @@ class Fuzzer:
             found["Accept"] = self.random.choice([*ACCEPTS, self.header()])
         if self.chance(0.6):  # the passkey ceremonies' JSON endpoints read it from here
             found["X-CSRFToken"] = visitor.token
+        if visitor.app_token and self.chance(0.8):
+            found["X-Session-Token"] = visitor.app_token
+        elif self.chance(0.05):
+            found["X-Session-Token"] = self.header()
         if self.chance(0.1):
             found["X-Forwarded-For"] = self.header()
         if self.chance(0.1):
@@ -468,16 +504,25 @@ def rules_with(app: Flask, method: str) -> list[Rule]:
     return [rule for rule in app.url_map.iter_rules() if method in (rule.methods or ())]
 
 
-def test_every_post_endpoint_answers_every_body_below_500(
+def kinds_for(rule: Rule) -> tuple[str, ...]:
+    """The visitors a route gets: app clients only for the JSON API's routes."""
+    return Visitors.API_KINDS if rule.rule.startswith("/api/") else Visitors.KINDS
+
+
+def test_every_endpoint_that_acts_answers_every_body_below_500(
     fuzz_app: Flask, visitors: Visitors
 ) -> None:
-    rules = rules_with(fuzz_app, "POST")
+    rules = [
+        (rule, method)
+        for method in ("POST", "PATCH", "DELETE")
+        for rule in rules_with(fuzz_app, method)
+    ]
     assert len(rules) >= 16  # Gatehouse's forms, and whatever the host adds
     fuzz = Fuzzer(SEED)
     url_map = fuzz_app.url_map.bind("localhost")
     for _ in range(ROUNDS):
-        for rule in rules:
-            for kind in Visitors.KINDS:
+        for rule, method in rules:
+            for kind in kinds_for(rule):
                 for body_kind in BODY_KINDS:
                     visitor = visitors[kind]
                     path = url_map.build(rule.endpoint, fuzz.path_values(rule))
@@ -490,16 +535,26 @@ def test_every_post_endpoint_answers_every_body_below_500(
                     if fuzz.chance(0.05):
                         lengths = ["-1", "abc", "99999999", "0", " 1"]
                         overrides["CONTENT_LENGTH"] = fuzz.random.choice(lengths)
+                    headers = fuzz.headers(visitor)
                     send(
                         fuzz_app,
                         path,
-                        method="POST",
+                        method=method,
                         data=data,
                         content_type=content_type,
-                        headers=fuzz.headers(visitor),
+                        headers=headers,
                         environ_overrides=overrides,
                     )
-                    visitor.stale |= visitor.token.encode() in data
+                    visitor.stale |= acted_as(visitor, data, headers)
+
+
+def acted_as(visitor: Visitor, data: bytes, headers: dict[str, str]) -> bool:
+    """Whether a request carried the visitor's real credentials, and so may have signed
+    them out or finished their sign-in."""
+    if visitor.app_token:
+        return headers.get("X-Session-Token") == visitor.app_token
+    token = visitor.token
+    return token.encode() in data or headers.get("X-CSRFToken") == token
 
 
 def test_every_get_endpoint_answers_every_query_string_below_500(
@@ -509,7 +564,7 @@ def test_every_get_endpoint_answers_every_query_string_below_500(
     url_map = fuzz_app.url_map.bind("localhost")
     for _ in range(ROUNDS):
         for rule in rules_with(fuzz_app, "GET"):
-            for kind in Visitors.KINDS:
+            for kind in kinds_for(rule):
                 for _ in range(3):
                     visitor = visitors[kind]
                     path = url_map.build(rule.endpoint, fuzz.path_values(rule))
