@@ -6,7 +6,7 @@ sends the token each answer gives it (``meta.session_token``) in ``X-Session-Tok
 the pending sign-in's, then the session's.
 """
 
-from flask import request
+from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -64,6 +64,13 @@ def _signed_in(result: signin.SignIn) -> ResponseReturnValue:
             401, "Confirm your email address first: follow the link in the email we sent you."
         )
     return refusal(401, login_refusal())
+
+
+@login_required(scopes=["read"])
+def account_of_any_credential() -> ResponseReturnValue:
+    """The signed-in user, to any credential: a browser's session, an app's session token,
+    or a personal access token with "read"."""
+    return jsonify(account(signed_in_user()))
 
 
 @api_route

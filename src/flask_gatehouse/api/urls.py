@@ -8,8 +8,7 @@ to answer JSON errors.
 
 from flask import Blueprint
 
-from ..views import tokens
-from . import auth_routes
+from . import auth_routes, document
 
 #: The two kinds of client, as the first part of a route.
 CLIENT = "/api/v1/<any(browser, app):client>"
@@ -18,8 +17,10 @@ CLIENT = "/api/v1/<any(browser, app):client>"
 def register(blueprint: Blueprint) -> None:
     """Add the API's routes to Gatehouse's blueprint."""
     route = blueprint.add_url_rule
-    route("/api/openapi.json", view_func=tokens.openapi, endpoint="api_openapi")
-    route("/api/v1/account", view_func=tokens.account, endpoint="api_account")
+    route("/api/openapi.json", view_func=document.openapi, endpoint="api_openapi")
+    route(
+        "/api/v1/account", view_func=auth_routes.account_of_any_credential, endpoint="api_account"
+    )
 
     # Signing up, in and out, and the stages of a sign-in.
     auth = f"{CLIENT}/auth"

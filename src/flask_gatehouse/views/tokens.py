@@ -1,12 +1,7 @@
 """Personal access tokens: the account's page (behind a recent sign-in: a token is a
-credential); the API routes that take them, and the API's OpenAPI document."""
+credential)."""
 
-import json
-from functools import cache
-from importlib.resources import files
-from typing import Any
-
-from flask import flash, jsonify, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
@@ -59,29 +54,3 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     else:
         flash("That token no longer exists.", "info")
     return redirect(url_for("gatehouse.access_tokens"))
-
-
-@login_required(scopes=["read"])
-def account() -> ResponseReturnValue:
-    """The signed-in user, to a browser session or a token with "read"."""
-    user = signed_in_user()
-    return jsonify(
-        id=user.id,
-        email=user.email,
-        username=user.username,
-        email_confirmed=user.email_confirmed_at is not None,
-    )
-
-
-@cache
-def _spec() -> dict[str, Any]:
-    """The OpenAPI document kept in the package (api/openapi.json): constant data."""
-    found: dict[str, Any] = json.loads(
-        files("flask_gatehouse").joinpath("api/openapi.json").read_text("utf-8")
-    )
-    return found
-
-
-def openapi() -> ResponseReturnValue:
-    """The API's OpenAPI 3.1 document."""
-    return jsonify(_spec())
