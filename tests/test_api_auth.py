@@ -255,3 +255,34 @@ def test_signing_in_twice_is_refused(api: ApiClient, user: Account) -> None:
     api.sign_in(user.email, PASSWORD)
     again = api.post("/auth/login", {"email": user.email, "password": PASSWORD})
     assert again.status_code == 409
+
+
+def test_an_allowed_origin_may_drive_an_app_sign_in(make_app: Any, user_factory: Any) -> None:
+    app = make_app(GATEHOUSE_CORS_ORIGINS=["https://app.example.com"])
+    account = user_factory(email="bob@example.com", username="bob")
+    client = app.test_client(use_cookies=False)
+    origin = {"Origin": "https://app.example.com"}
+    preflight = client.options(
+        "/api/v1/app/auth/login",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-session-token",
+        },
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "x-session-token" in allowed
+    assert "content-type" in allowed
+    body = {"email": account.email, "password": "wrong"}
+    for _ in range(5):
+        client.post("/api/v1/app/auth/login", json=body, headers=origin)
+    locked = client.post("/api/v1/app/auth/login", json=body, headers=origin)
+    assert locked.status_code == 429
+    assert locked.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    # The script may read how long to wait.
+    assert "retry-after" in locked.headers["Access-Control-Expose-Headers"].lower()
+    other = client.post(
+        "/api/v1/app/auth/login", json=body, headers={"Origin": "https://evil.example"}
+    )
+    assert "Access-Control-Allow-Origin" not in other.headers

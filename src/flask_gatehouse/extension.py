@@ -124,6 +124,8 @@ def _allow_cross_origin_api(app: Flask) -> None:
         resources={rf"^{re.escape(prefix)}/api/.*": {"origins": origins}},
         supports_credentials=True,
         allow_headers=["Authorization", "Content-Type", "X-CSRFToken", "X-Session-Token"],
+        # A script on another origin may read only the headers listed here.
+        expose_headers=["Retry-After"],
         max_age=600,
     )
 
