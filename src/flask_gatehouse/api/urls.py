@@ -8,7 +8,7 @@ to answer JSON errors.
 
 from flask import Blueprint
 
-from . import auth_routes, document
+from . import account_routes, auth_routes, document
 
 #: The two kinds of client, as the first part of a route.
 CLIENT = "/api/v1/<any(browser, app):client>"
@@ -87,3 +87,44 @@ def register(blueprint: Blueprint) -> None:
         endpoint="api_reauthenticate",
         methods=["POST"],
     )
+
+    # The signed-in owner's account: password, address, sessions, deletion, data.
+    own = f"{CLIENT}/account"
+    route(
+        f"{own}/password",
+        view_func=account_routes.change_password,
+        endpoint="api_change_password",
+        methods=["POST"],
+    )
+    route(
+        f"{own}/email",
+        view_func=account_routes.change_email,
+        endpoint="api_change_email",
+        methods=["POST"],
+    )
+    route(
+        f"{own}/email/confirm",
+        view_func=account_routes.confirm_email_change,
+        endpoint="api_confirm_email_change",
+        methods=["POST"],
+    )
+    route(f"{own}/sessions", view_func=account_routes.sessions, endpoint="api_sessions")
+    route(
+        f"{own}/sessions/<int(max=2147483647):session_id>",
+        view_func=account_routes.revoke_session,
+        endpoint="api_revoke_session",
+        methods=["DELETE"],
+    )
+    route(
+        f"{own}/sessions/revoke-others",
+        view_func=account_routes.revoke_other_sessions,
+        endpoint="api_revoke_other_sessions",
+        methods=["POST"],
+    )
+    route(
+        f"{own}/delete",
+        view_func=account_routes.delete_account,
+        endpoint="api_delete_account",
+        methods=["POST"],
+    )
+    route(f"{own}/data", view_func=account_routes.account_data, endpoint="api_account_data")
