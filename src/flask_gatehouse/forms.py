@@ -116,10 +116,18 @@ def _normalized_email(field: EmailField) -> str:
 
 
 def _fits(field: Field | None, value: object) -> bool:
-    """Whether a JSON value can go into ``field``: a boolean for a check box, else text that
-    UTF-8 can carry (JSON can escape a lone surrogate, which no page could show back)."""
+    """Whether a JSON value can go into ``field``: a boolean for a check box, a list of texts
+    for a multiple choice, else text that UTF-8 can carry (JSON can escape a lone surrogate,
+    which no page could show back). An object goes under no field: it is a passkey's answer
+    beside the form's fields, which the view reads (``json_body.credential``)."""
+    if field is None and isinstance(value, dict):
+        return True
     if isinstance(field, BooleanField):
         return isinstance(value, bool)
+    if isinstance(field, SelectMultipleField):
+        return isinstance(value, list) and all(
+            isinstance(item, str) and _fits(None, item) for item in value
+        )
     if not isinstance(value, str):
         return False
     try:

@@ -8,7 +8,7 @@ to answer JSON errors.
 
 from flask import Blueprint
 
-from . import account_routes, auth_routes, document
+from . import account_routes, auth_routes, document, recovery_routes, token_routes
 
 #: The two kinds of client, as the first part of a route.
 CLIENT = "/api/v1/<any(browser, app):client>"
@@ -128,3 +128,40 @@ def register(blueprint: Blueprint) -> None:
         methods=["POST"],
     )
     route(f"{own}/data", view_func=account_routes.account_data, endpoint="api_account_data")
+
+    # Getting in without signing in: a forgotten password, mailed links, passkey sign-up.
+    for path, view, endpoint in (
+        ("password/forgot", recovery_routes.forgot_password, "api_forgot_password"),
+        ("password/reset", recovery_routes.reset_password, "api_reset_password"),
+        (
+            "password/reset/passkey/options",
+            recovery_routes.reset_passkey_options,
+            "api_reset_passkey_options",
+        ),
+        ("email/confirm", recovery_routes.confirm_email, "api_confirm_email"),
+        ("email/resend", recovery_routes.resend_confirmation, "api_resend_confirmation"),
+        ("secure", recovery_routes.secure_account, "api_secure_account"),
+        (
+            "signup/passkey/options",
+            recovery_routes.passkey_sign_up_options,
+            "api_passkey_sign_up_options",
+        ),
+        ("signup/passkey", recovery_routes.passkey_sign_up, "api_passkey_sign_up"),
+    ):
+        route(f"{auth}/{path}", view_func=view, endpoint=endpoint, methods=["POST"])
+
+    # Personal access tokens (sessions only: a token cannot reach them).
+    tokens = f"{CLIENT}/account/tokens"
+    route(tokens, view_func=token_routes.list_tokens, endpoint="api_access_tokens")
+    route(
+        tokens,
+        view_func=token_routes.create_token,
+        endpoint="api_create_access_token",
+        methods=["POST"],
+    )
+    route(
+        f"{tokens}/<int(max=2147483647):token_id>",
+        view_func=token_routes.revoke_token,
+        endpoint="api_revoke_access_token",
+        methods=["DELETE"],
+    )

@@ -1,0 +1,184 @@
+"""Getting into an account without signing in, through the API: a forgotten password, the
+links mailed to confirm an address or to secure an account, and signing up with a passkey.
+The twins of ``views.password_reset``, ``views.confirmation`` and the sign-up part of
+``views.passkeys``: the same flows, limits and messages.
+
+A mailed link's token (the end of ``/reset/<token>``, ``/confirm/<token>`` or
+``/secure/<token>``) travels in the body. Requests for a link answer 202 and the same
+whether or not the address has an account.
+"""
+
+from typing import Any
+
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from wtforms import StringField
+from wtforms.validators import InputRequired
+
+from ..access import signup_limits
+from ..flows import recovery, signup
+from ..forms import (
+    EmailRequestForm,
+    GatehouseForm,
+    PasskeySignUpForm,
+    ResetPasswordForm,
+    code_refusal,
+    signed_up_message,
+)
+from ..services import json_body, second_factor
+from ..services.passkeys import mode
+from ..views.auth import passkey_sign_up_offered
+from .guard import api_route, form
+from .replies import invalid, refusal, reply
+
+
+class _LinkForm(GatehouseForm):
+    """The token of a mailed link (a longer one is no link of ours, as on its page)."""
+
+    token = StringField(validators=[InputRequired()])
+
+
+def _link_invalid(what: str) -> ResponseReturnValue:
+    """What the page of a spent, expired or unknown link says."""
+    return refusal(
+        400, f"This {what} has expired, has already been used, or was replaced by a newer one."
+    )
+
+
+def _credential() -> dict[str, Any] | None:
+    """The passkey's answer that stands for the second-factor code, when the body has one."""
+    body = json_body.read()
+    if not isinstance(body, dict) or "credential" not in body:
+        return None
+    return json_body.credential(body)
+
+
+@api_route
+def forgot_password() -> ResponseReturnValue:
+    """``{email}``: mail a reset link; one answer whether or not the address has an account."""
+    found = form(EmailRequestForm)
+    if not found.validate_on_submit():
+        return invalid(found)
+    recovery.request_reset(found.typed_email)
+    message = "If an account exists for that address, we've emailed a link to reset its password."
+    return reply({"message": message}, 202)
+
+
+@api_route
+def reset_password() -> ResponseReturnValue:
+    """``{token, password}``, and for a two-factor account ``code`` or a passkey's
+    ``credential``. The body is checked before the link is used: a refused password or code
+    leaves it usable."""
+    link = form(_LinkForm)
+    if not link.validate_on_submit():
+        return invalid(link)
+    token = link.token.data or ""
+    user = recovery.reset_target(token)
+    if user is None:
+        return _link_invalid("password reset link")
+    credential = _credential()
+    needs_code = credential is None and second_factor.is_enabled(user)
+    found = form(ResetPasswordForm, user, needs_code=needs_code)
+    if not found.validate_on_submit():
+        return invalid(found)
+    result = recovery.reset_password(token, found.password.data or "", found.code.data, credential)
+    if result.user is not None:
+        return reply({"message": "Your password has been changed. Sign in with your new password."})
+    if result.code is None:
+        return _link_invalid("password reset link")
+    message, status, headers = code_refusal(result.code.retry_after)
+    return refusal(status, message, fields={"code": message}, headers=headers)
+
+
+@api_route
+def reset_passkey_options() -> ResponseReturnValue:
+    """``{token}``: options for a passkey or security key of the link's account, to send as
+    ``credential`` in place of the code."""
+    if mode() == "off":
+        return refusal(404, "Passkeys are off on this site.")
+    link = form(_LinkForm)
+    if not link.validate_on_submit():
+        return invalid(link)
+    options = recovery.second_factor_options(link.token.data or "")
+    if options is None:
+        return refusal(400, "That link is no longer valid, or the account has no passkey.")
+    return reply({"publicKey": options})
+
+
+@api_route
+def confirm_email() -> ResponseReturnValue:
+    """``{token}`` of a confirmation link."""
+    link = form(_LinkForm)
+    if not link.validate_on_submit():
+        return invalid(link)
+    if signup.confirm_email(link.token.data or "") is None:
+        return _link_invalid("confirmation link")
+    return reply({"message": "Your email address is confirmed. You can sign in now."})
+
+
+@api_route
+def resend_confirmation() -> ResponseReturnValue:
+    """``{email}``: one answer whether or not the address has an unconfirmed account."""
+    found = form(EmailRequestForm)
+    if not found.validate_on_submit():
+        return invalid(found)
+    signup.resend_confirmation(found.typed_email)
+    message = (
+        "If that address belongs to an account waiting for confirmation, a new link is on its way."
+    )
+    return reply({"message": message}, 202)
+
+
+@api_route
+def secure_account() -> ResponseReturnValue:
+    """``{token}`` of a "this wasn't me" link: every session ends, the password stops working,
+    and a reset link goes to the address the link was sent to (when it is still the owner's)."""
+    link = form(_LinkForm)
+    if not link.validate_on_submit():
+        return invalid(link)
+    secured = recovery.secure_account(link.token.data or "")
+    if secured is None:
+        return _link_invalid("link")
+    if secured.reset_sent:
+        message = (
+            "Every browser signed in to your account was signed out and its password no "
+            "longer works. We've emailed you a link to set a new password."
+        )
+    else:
+        message = (
+            "Every browser signed in to your account was signed out and its password no "
+            "longer works, but your previous address now belongs to another account, so we "
+            "could not put it back. Contact the site's administrators to recover your account."
+        )
+    return reply({"message": message})
+
+
+_NO_PASSKEY_SIGN_UP = "Signing up with a passkey is off on this site."
+
+
+@api_route
+@signup_limits("passkey_sign_up_options")
+def passkey_sign_up_options() -> ResponseReturnValue:
+    """``{email, username}``: options to create the new account's passkey, the same whether or
+    not the address is taken. The answer goes to ``auth/signup/passkey`` from this client."""
+    if not passkey_sign_up_offered():
+        return refusal(404, _NO_PASSKEY_SIGN_UP)
+    if current_user.is_authenticated:
+        return refusal(409, "Already signed in: sign out first.")
+    found = form(PasskeySignUpForm)
+    if not found.validate_on_submit():
+        return invalid(found)
+    options = signup.passkey_sign_up_options(found.clean_email, found.clean_username)
+    return reply({"publicKey": options})
+
+
+@api_route
+@signup_limits("passkey_sign_up")
+def passkey_sign_up() -> ResponseReturnValue:
+    """``{credential}``: the account, made around the new passkey (for a taken address its
+    owner is mailed instead, with the same answer)."""
+    if not passkey_sign_up_offered():
+        return refusal(404, _NO_PASSKEY_SIGN_UP)
+    if not signup.sign_up_with_passkey(json_body.credential(json_body.read())):
+        return refusal(400, "That passkey could not be used. Fill in the form and try again.")
+    return reply({"message": signed_up_message()}, 202)
