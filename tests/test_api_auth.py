@@ -11,7 +11,10 @@ from flask import Flask
 from tests.api_clients import KINDS, ApiClient
 from tests.conftest import PASSWORD, Account, all_mail_sent, csrf_token, login
 from tests.smtp import Mailbox, link_path
+from tests.test_passkeys import ORIGIN as PASSKEY_ORIGIN
+from tests.test_passkeys import add_passkey
 from tests.test_two_factor import STEP, clock, code_at
+from tests.webauthn_authenticator import Authenticator
 
 __all__ = ["clock"]  # a fixture
 
@@ -286,3 +289,58 @@ def test_an_allowed_origin_may_drive_an_app_sign_in(make_app: Any, user_factory:
         "/api/v1/app/auth/login", json=body, headers={"Origin": "https://evil.example"}
     )
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def passkey_ceremony(
+    api: ApiClient, options_path: str, answer_path: str, answer: Any, **body: Any
+) -> Any:
+    """Options, the authenticator's answer, the result; an app sends back its ceremony."""
+    if api.kind == "browser" and api.csrf_token is None:
+        api.start()
+    options = api.post(options_path)
+    assert options.status_code == 200, options.text
+    ceremony = options.json["meta"].get("ceremony")
+    assert (ceremony is not None) == (api.kind == "app")
+    if ceremony is not None:
+        body["ceremony"] = ceremony
+    return api.post(answer_path, {"credential": answer(options.json["publicKey"]), **body})
+
+
+def test_passkeys_work_for_both_kinds_of_client(
+    app: Flask, api: ApiClient, user: Account
+) -> None:
+    key = Authenticator(PASSKEY_ORIGIN)
+    browser = app.test_client()
+    login(browser, user.email)
+    assert add_passkey(browser, key).status_code == 200
+    answer = passkey_ceremony(
+        api, "/auth/passkey/options", "/auth/passkey", lambda options: key.get(options)
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json["user"]["email"] == user.email
+    again = passkey_ceremony(
+        api,
+        "/auth/reauthenticate/passkey/options",
+        "/auth/reauthenticate/passkey",
+        lambda options: key.get(options),
+    )
+    assert again.status_code == 200, again.text
+
+
+def test_an_app_s_ceremony_answers_only_its_own_challenge(app: Flask, user: Account) -> None:
+    key = Authenticator(PASSKEY_ORIGIN)
+    browser = app.test_client()
+    login(browser, user.email)
+    assert add_passkey(browser, key).status_code == 200
+    mine, other = ApiClient(app, "app"), ApiClient(app, "app")
+    options = mine.post("/auth/passkey/options")
+    theirs = other.post("/auth/passkey/options").json["meta"]["ceremony"]
+    credential = key.get(options.json["publicKey"])
+    # Another client's ceremony, or none, does not carry this challenge.
+    for ceremony in (theirs, "forged", None):
+        body = {"credential": credential, **({"ceremony": ceremony} if ceremony else {})}
+        assert mine.post("/auth/passkey", body).status_code == 401
+    # The challenge was not spent by those: the right ceremony still signs in, once.
+    right = {"credential": credential, "ceremony": options.json["meta"]["ceremony"]}
+    assert mine.post("/auth/passkey", right).status_code == 200
+    assert ApiClient(app, "app").post("/auth/passkey", right).status_code == 401

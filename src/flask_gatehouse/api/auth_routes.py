@@ -44,6 +44,7 @@ _STEPS = {
 }
 _EXPIRED = "That sign-in expired. Please sign in again."
 _ALREADY = "Already signed in: sign out first."
+_PASSKEY_REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
 
 
 def _waiting(stage: str) -> ResponseReturnValue:
@@ -251,14 +252,17 @@ def passkey_login() -> ResponseReturnValue:
 @api_route
 @login_required
 def reauthenticate() -> ResponseReturnValue:
-    """The password again (and a second-factor code when the account has two-factor): the
-    session counts as freshly signed in for GATEHOUSE_REAUTHENTICATE_AFTER, and an app client
-    gets a new session token."""
+    """The password again, and for a two-factor account a code or a passkey's ``credential``
+    (options from ``reauthenticate_second_factor_options``): the session counts as freshly
+    signed in for GATEHOUSE_REAUTHENTICATE_AFTER, and an app client gets a new session
+    token."""
     user = signed_in_user()
     found = form(ReauthenticateForm, needs_code=second_factor.is_enabled(user))
     if not found.validate_on_submit():
         return invalid(found)
-    result = signin.reauthenticate(user, found.password.data or "", found.code.data)
+    body = json_body.read()
+    assertion = json_body.credential(body) if "credential" in body else None
+    result = signin.reauthenticate(user, found.password.data or "", found.code.data, assertion)
     if result.ok:
         return reply({"user": account(user)})
     if result.code is not None:
@@ -268,3 +272,33 @@ def reauthenticate() -> ResponseReturnValue:
         message = locked_message(result.password.retry_after)
         return locked(result.password.retry_after, message)
     return refusal(400, "Incorrect password.", fields={"password": "Incorrect password."})
+
+
+@api_route
+@login_required
+def reauthenticate_second_factor_options() -> ResponseReturnValue:
+    """Options for a passkey or security key in place of the code at re-authentication."""
+    if mode() == "off":
+        return refusal(404, "Passkeys are off on this site.")
+    return reply({"publicKey": signin.passkey_options("second_factor", signed_in_user())})
+
+
+@api_route
+@login_required
+def reauthenticate_passkey_options() -> ResponseReturnValue:
+    """Options for re-authenticating with one of the account's passkeys alone (no password:
+    an account without one has no other way)."""
+    if mode() != "on":
+        return refusal(404, "Signing in with a passkey is off on this site.")
+    return reply({"publicKey": signin.passkey_options("reauthenticate", signed_in_user())})
+
+
+@api_route
+@login_required
+def reauthenticate_with_passkey() -> ResponseReturnValue:
+    if mode() != "on":
+        return refusal(404, "Signing in with a passkey is off on this site.")
+    user = signed_in_user()
+    if not signin.reauthenticate_with_passkey(user, json_body.credential(json_body.read())):
+        return refusal(400, _PASSKEY_REFUSED)
+    return reply({"user": account(user)})

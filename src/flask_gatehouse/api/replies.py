@@ -2,7 +2,9 @@
 
 - A success is an object of its own fields plus ``meta``: ``meta.csrf_token`` for a browser
   client (send it back in ``X-CSRFToken``), ``meta.session_token`` for an app client when
-  this answer gave it a new token to send (sign-in, a pending stage, re-authentication).
+  this answer gave it a new token to send (sign-in, a pending stage, re-authentication), and
+  ``meta.ceremony`` for an app client when a passkey ceremony's options were given (send it
+  back as the answer's ``ceremony`` field).
 - A refusal is ``{"error": {"code", "message", "fields"}}``: ``code`` is the HTTP status,
   ``fields`` (when the body was refused) says what is wrong with each field.
 - A sign-in waiting at a stage is a 401 refusal with ``pending``: the stage and the URL that
@@ -29,6 +31,9 @@ def reply(
     issued = transport.issued_token()
     if issued is not None:
         meta["session_token"] = issued
+    ceremony = transport.issued_state()
+    if ceremony is not None:
+        meta["ceremony"] = ceremony
     if not transport.is_app():
         meta["csrf_token"] = generate_csrf()
     return jsonify({**(body or {}), "meta": meta}), status, headers or {}

@@ -87,6 +87,24 @@ def register(blueprint: Blueprint) -> None:
         endpoint="api_reauthenticate",
         methods=["POST"],
     )
+    route(
+        f"{auth}/reauthenticate/second-factor/options",
+        view_func=auth_routes.reauthenticate_second_factor_options,
+        endpoint="api_reauthenticate_second_factor_options",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/reauthenticate/passkey/options",
+        view_func=auth_routes.reauthenticate_passkey_options,
+        endpoint="api_reauthenticate_passkey_options",
+        methods=["POST"],
+    )
+    route(
+        f"{auth}/reauthenticate/passkey",
+        view_func=auth_routes.reauthenticate_with_passkey,
+        endpoint="api_reauthenticate_passkey",
+        methods=["POST"],
+    )
 
     # The signed-in owner's account: password, address, sessions, deletion, data.
     own = f"{CLIENT}/account"

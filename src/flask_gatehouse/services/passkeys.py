@@ -7,7 +7,8 @@ The rules py_webauthn leaves to its caller, kept here:
   forged ``Host`` cannot make a passkey sign for another site.
 - Challenges are server-side rows: single use (deleting the row is the only way to use one,
   which one request alone can do), 5 minutes, for one purpose and (except a passwordless
-  sign-in) one account, and bound to the browser that asked (its Flask session holds it).
+  sign-in) one account, and bound to the client that asked (``transport.state``: a browser's
+  Flask session, an app's signed ``ceremony``).
 - The user handle is 32 random bytes per account, never the account id.
 - The signature counter is checked here, not by py_webauthn (which is given 0): a count that
   fails to increase, when either is non-zero, means a cloned authenticator may be in use. The
@@ -23,7 +24,7 @@ from datetime import timedelta
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
-from flask import current_app, session
+from flask import current_app
 from sqlalchemy import CursorResult, delete, func, select, update
 from webauthn import (
     generate_authentication_options,
@@ -50,7 +51,7 @@ from webauthn.helpers.structs import (
 )
 
 from ..models import User, WebAuthnChallenge, WebAuthnCredential, utcnow
-from . import audit, mail
+from . import audit, mail, transport
 from .database import db
 
 #: Credentials an account may have.
@@ -119,7 +120,7 @@ def _descriptors(user: User) -> list[PublicKeyCredentialDescriptor]:
 
 def _issue_challenge(purpose: Purpose, user: User | None) -> bytes:
     """A new challenge for ``purpose`` (expired ones are pruned on the way), remembered in
-    this browser's session. Joins the current transaction."""
+    this client's ceremony state. Joins the current transaction."""
     challenge = secrets.token_bytes(32)
     now = utcnow()
     rows = db().session
@@ -132,23 +133,25 @@ def _issue_challenge(purpose: Purpose, user: User | None) -> bytes:
             expires_at=now + CHALLENGE_LIFETIME,
         )
     )
-    pending = dict(session.get(_SESSION_KEY) or {})
+    kept = transport.state()
+    pending = dict(kept.get(_SESSION_KEY) or {})
     pending[purpose] = bytes_to_base64url(challenge)
-    session[_SESSION_KEY] = pending
+    kept[_SESSION_KEY] = pending
     return challenge
 
 
 def _spend_challenge(client_data_json: bytes, purpose: Purpose, user: User | None) -> bytes:
-    """The challenge this answer signed, spent: it must be this browser's latest for
+    """The challenge this answer signed, spent: it must be this client's latest for
     ``purpose`` (and ``user``), unexpired and unused."""
     try:
         challenge = parse_client_data_json(client_data_json).challenge
     except (WebAuthnException, ValueError, TypeError) as error:
         raise RefusedError(f"unreadable client data: {error}") from None
-    pending = dict(session.get(_SESSION_KEY) or {})
+    kept = transport.state()
+    pending = dict(kept.get(_SESSION_KEY) or {})
     if pending.pop(purpose, None) != bytes_to_base64url(challenge):
-        raise RefusedError("not this browser's challenge")
-    session[_SESSION_KEY] = pending
+        raise RefusedError("not this client's challenge")
+    kept[_SESSION_KEY] = pending
     statement = delete(WebAuthnChallenge).where(
         WebAuthnChallenge.challenge == challenge,
         WebAuthnChallenge.purpose == purpose,
@@ -180,11 +183,11 @@ def registration_options(user: User, kind: Kind) -> dict[str, Any]:
 
 def sign_up_options(email: str, username: str) -> dict[str, Any]:
     """Options to create the first passkey of an account not made yet (a sign-up without a
-    password): a new user handle, remembered with the address and name in this browser's
-    session until the answer comes. The same whether or not the address is taken. Joins the
+    password): a new user handle, remembered with the address and name in this client's
+    ceremony state until the answer comes. The same whether or not the address is taken. Joins the
     current transaction (the challenge)."""
     handle = secrets.token_bytes(32)
-    session[_SIGN_UP_KEY] = {
+    transport.state()[_SIGN_UP_KEY] = {
         "email": email,
         "username": username,
         "handle": bytes_to_base64url(handle),
@@ -200,8 +203,8 @@ def sign_up_options(email: str, username: str) -> dict[str, Any]:
 
 
 def pending_sign_up() -> tuple[str, str, bytes] | None:
-    """The address, name and user handle ``sign_up_options`` gave this browser, once."""
-    pending = session.pop(_SIGN_UP_KEY, None)
+    """The address, name and user handle ``sign_up_options`` gave this client, once."""
+    pending = transport.state().pop(_SIGN_UP_KEY, None)
     if not isinstance(pending, dict):
         return None
     try:
@@ -333,7 +336,7 @@ class Assertion:
 def authenticate(credential: dict[str, Any], purpose: Purpose, user: User | None) -> Assertion:
     """Check the browser's answer to ``authentication_options``: the credential must be
     ``user``'s (any account's for a passwordless sign-in, where the returned user handle must
-    match), unflagged, signed over this browser's challenge, with user verification unless it
+    match), unflagged, signed over this client's challenge, with user verification unless it
     is a second factor, and with a signature count that increased. Refused otherwise. Joins
     the current transaction (the count, the last use, or the flag of a cloned credential)."""
     try:

@@ -9,12 +9,21 @@ are the same server-side records. Every service that leaves a token with the cli
 here, so none of them needs to know which kind of client it serves; and no cookie is ever
 read for an app, so a cross-site request (which can carry cookies but not that header)
 cannot act for one.
+
+The little state a WebAuthn ceremony keeps between its options and its answer (``state``)
+travels the same way: in Flask's signed session cookie for a browser; signed, as
+``meta.ceremony`` of the options' answer, for an app, which sends it back as the answer's
+``ceremony`` field.
 """
 
+from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, after_this_request, current_app, g, request
+from flask import Response, after_this_request, current_app, g, request, session
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from . import json_body
 
 #: The header an app client sends its token in.
 HEADER = "X-Session-Token"
@@ -81,3 +90,45 @@ def issued_token() -> str | None:
     """The token this request gave an app client to send from now on, if any."""
     token: str | None = g.get("gatehouse_issued_token")
     return token
+
+
+#: How long an app's ceremony state stays valid (a WebAuthn challenge's lifetime).
+_STATE_LIFETIME = timedelta(minutes=5)
+
+
+def state() -> MutableMapping[str, Any]:
+    """Where this client keeps a ceremony's state until its answer: a browser's Flask session;
+    for an app, the state its request brought back (``ceremony``), which ``issued_state``
+    hands out again once changed."""
+    if not is_app():
+        return session
+    found: dict[str, Any] | None = g.get("gatehouse_state")
+    if found is None:
+        found = g.gatehouse_state = _brought_state()
+        g.gatehouse_state_brought = dict(found)
+    return found
+
+
+def issued_state() -> str | None:
+    """This request's changed ceremony state, signed for an app to send back; else None."""
+    found: dict[str, Any] | None = g.get("gatehouse_state")
+    if found is None or found == g.get("gatehouse_state_brought"):
+        return None
+    return _serializer().dumps(found)
+
+
+def _brought_state() -> dict[str, Any]:
+    body = json_body.read()
+    signed = body.get("ceremony") if isinstance(body, dict) else None
+    if not isinstance(signed, str):
+        return {}
+    max_age = int(_STATE_LIFETIME.total_seconds())
+    try:
+        found = _serializer().loads(signed, max_age=max_age)
+    except BadData:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="gatehouse-ceremony")
