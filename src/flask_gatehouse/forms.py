@@ -48,6 +48,7 @@ __all__ = [
     "DeleteAccountForm",
     "EmailRequestForm",
     "GatehouseForm",
+    "LinkForm",
     "LoginForm",
     "NewPasswordForm",
     "PasskeyNameForm",
@@ -309,6 +310,13 @@ class AccessTokenForm(GatehouseForm):
     def validate_name(self, field: StringField) -> None:
         if not self.clean_name:
             raise ValidationError("Give the token a name.")
+
+
+class LinkForm(GatehouseForm):
+    """A mailed link's token, in an API body (the pages take it in their URL; a token that is
+    no link of ours is refused by the link's flow, with the page's answer)."""
+
+    token = StringField("Token", validators=[InputRequired()])
 
 
 class EmailRequestForm(_TypedEmailForm):

@@ -8,8 +8,6 @@ session and starts a fresh one for this client: an app gets its new token in
 """
 
 from flask.typing import ResponseReturnValue
-from wtforms import StringField
-from wtforms.validators import InputRequired, Length
 
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
 from ..flows import account, email_change
@@ -17,19 +15,13 @@ from ..forms import (
     ChangeEmailForm,
     ChangePasswordForm,
     DeleteAccountForm,
-    GatehouseForm,
+    LinkForm,
     locked_message,
 )
 from .guard import api_route, form
 from .replies import invalid, locked, refusal, reply, timestamp
 
 _INCORRECT = "Incorrect password."
-
-
-class _EmailLinkForm(GatehouseForm):
-    """The token of a mailed change link (the end of ``/account/email/confirm/<token>``)."""
-
-    token = StringField(validators=[InputRequired(), Length(max=64)])
 
 
 def _refused(field: str, check: account.PasswordCheck) -> ResponseReturnValue:
@@ -79,7 +71,7 @@ def change_email() -> ResponseReturnValue:
 def confirm_email_change() -> ResponseReturnValue:
     """Use a change link's token. No sign-in needed: the link may be opened on another
     device than the one that asked."""
-    found = form(_EmailLinkForm)
+    found = form(LinkForm)
     if not found.validate_on_submit():
         return invalid(found)
     try:
@@ -104,7 +96,7 @@ def confirm_email_change() -> ResponseReturnValue:
 def sessions() -> ResponseReturnValue:
     """The account's live sessions, as its page lists them (apps', browsers' and pages'
     alike), most recently used first."""
-    found = account.overview(signed_in_user())
+    found = account.signed_in_devices(signed_in_user())
     return reply(
         {
             "sessions": [

@@ -12,14 +12,12 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from wtforms import StringField
-from wtforms.validators import InputRequired
 
 from ..access import signup_limits
 from ..flows import recovery, signup
 from ..forms import (
     EmailRequestForm,
-    GatehouseForm,
+    LinkForm,
     PasskeySignUpForm,
     ResetPasswordForm,
     code_refusal,
@@ -30,12 +28,6 @@ from ..services.passkeys import mode
 from ..views.auth import passkey_sign_up_offered
 from .guard import api_route, form
 from .replies import invalid, refusal, reply
-
-
-class _LinkForm(GatehouseForm):
-    """The token of a mailed link (a longer one is no link of ours, as on its page)."""
-
-    token = StringField(validators=[InputRequired()])
 
 
 def _link_invalid(what: str) -> ResponseReturnValue:
@@ -69,7 +61,7 @@ def reset_password() -> ResponseReturnValue:
     """``{token, password}``, and for a two-factor account ``code`` or a passkey's
     ``credential``. The body is checked before the link is used: a refused password or code
     leaves it usable."""
-    link = form(_LinkForm)
+    link = form(LinkForm)
     if not link.validate_on_submit():
         return invalid(link)
     token = link.token.data or ""
@@ -96,7 +88,7 @@ def reset_passkey_options() -> ResponseReturnValue:
     ``credential`` in place of the code."""
     if mode() == "off":
         return refusal(404, "Passkeys are off on this site.")
-    link = form(_LinkForm)
+    link = form(LinkForm)
     if not link.validate_on_submit():
         return invalid(link)
     options = recovery.second_factor_options(link.token.data or "")
@@ -108,7 +100,7 @@ def reset_passkey_options() -> ResponseReturnValue:
 @api_route
 def confirm_email() -> ResponseReturnValue:
     """``{token}`` of a confirmation link."""
-    link = form(_LinkForm)
+    link = form(LinkForm)
     if not link.validate_on_submit():
         return invalid(link)
     if signup.confirm_email(link.token.data or "") is None:
@@ -133,7 +125,7 @@ def resend_confirmation() -> ResponseReturnValue:
 def secure_account() -> ResponseReturnValue:
     """``{token}`` of a "this wasn't me" link: every session ends, the password stops working,
     and a reset link goes to the address the link was sent to (when it is still the owner's)."""
-    link = form(_LinkForm)
+    link = form(LinkForm)
     if not link.validate_on_submit():
         return invalid(link)
     secured = recovery.secure_account(link.token.data or "")

@@ -22,12 +22,14 @@ from .signin import sign_out
 __all__ = [
     "Overview",
     "PasswordCheck",
+    "SignedInDevices",
     "change_password",
     "delete_account",
     "export_data",
     "overview",
     "revoke_other_sessions",
     "revoke_session",
+    "signed_in_devices",
 ]
 
 
@@ -43,6 +45,19 @@ class Overview:
     #: GATEHOUSE_PASSKEYS is not "off", and how many the account has.
     passkeys_enabled: bool
     passkey_count: int
+
+
+@dataclass(frozen=True)
+class SignedInDevices:
+    """The account's live sessions, most recently used first, and which one is this
+    request's."""
+
+    sessions: list[UserSession]
+    current_session_id: int | None
+
+
+def signed_in_devices(user: User) -> SignedInDevices:
+    return SignedInDevices(sessions.active_for(user), sessions.current_id())
 
 
 def overview(user: User) -> Overview:
