@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from tests.api_clients import ApiClient
 from tests.conftest import PASSWORD, Account, login
 from tests.test_access_tokens import create_token
-from tests.test_api_auth import api
-from tests.test_passkeys import add_passkey as page_add_passkey
+from tests.test_api_auth import api, passkey_ceremony
 from tests.test_two_factor import STEP, clock, code_at
 from tests.webauthn_authenticator import Authenticator
 
@@ -52,17 +50,19 @@ def sign_in_again(api: ApiClient, email: str) -> dict[str, Any]:
 
 
 def add_passkey(api: ApiClient, authenticator: Authenticator, name: str = "Laptop") -> Any:
-    options = api.post("/account/passkeys/options")
-    assert options.status_code == 200, options.text
-    _, credential = authenticator.create(options.json["publicKey"])
-    return api.post("/account/passkeys", {"credential": credential, "name": name})
+    """Options, the authenticator's new credential, the answer (an app sends back its
+    ``ceremony``)."""
+    return passkey_ceremony(
+        api,
+        "/account/passkeys/options",
+        "/account/passkeys",
+        lambda options: authenticator.create(options)[1],
+        name=name,
+    )
 
 
 def passkey_sign_in(api: ApiClient, authenticator: Authenticator) -> Any:
-    api.start()
-    options = api.post("/auth/passkey/options")
-    assert options.status_code == 200, options.text
-    return api.post("/auth/passkey", {"credential": authenticator.get(options.json["publicKey"])})
+    return passkey_ceremony(api, "/auth/passkey/options", "/auth/passkey", authenticator.get)
 
 
 @pytest.fixture
@@ -200,9 +200,9 @@ def test_the_page_and_the_api_share_the_enrolment_limit(make_app: Any, user_fact
 
 
 def test_a_passkey_added_renamed_signed_in_with_and_removed(
-    app: Flask, user: Account, authenticator: Authenticator
+    api: ApiClient, user: Account, authenticator: Authenticator
 ) -> None:
-    api = signed_in(app, "browser", user)
+    api.sign_in(user.email, PASSWORD)
     empty = api.get("/account/passkeys")
     assert empty.status_code == 200
     assert empty.json["passkeys"] == []
@@ -238,22 +238,6 @@ def test_a_passkey_added_renamed_signed_in_with_and_removed(
     assert passkey_sign_in(api, authenticator).status_code == 401
 
 
-def test_an_app_client_manages_the_passkeys(
-    app: Flask, logged_in: FlaskClient, user: Account, authenticator: Authenticator
-) -> None:
-    """The passkey made on the account page, listed, renamed and removed by an app."""
-    assert page_add_passkey(logged_in, authenticator, "Laptop").status_code == 200
-    api = signed_in(app, "app", user)
-    (passkey,) = api.get("/account/passkeys").json["passkeys"]
-    assert passkey["name"] == "Laptop"
-    assert api.post("/account/passkeys/options").json["publicKey"]["excludeCredentials"]
-    url = f"/account/passkeys/{passkey['id']}"
-    assert api.call("PATCH", url, {"name": "Old laptop"}).status_code == 200
-    assert "Old laptop" in logged_in.get("/account/passkeys").text
-    assert api.delete(url).status_code == 200
-    assert api.get("/account/passkeys").json["passkeys"] == []
-
-
 def test_a_refused_passkey_is_not_added(
     app: Flask, user: Account, authenticator: Authenticator
 ) -> None:
@@ -273,9 +257,9 @@ def test_a_refused_passkey_is_not_added(
 def test_a_passkey_cannot_be_renamed_or_removed_by_another_account(
     app: Flask, user: Account, user_factory: Any, authenticator: Authenticator
 ) -> None:
-    owner = signed_in(app, "browser", user)
+    owner = signed_in(app, "app", user)
     passkey = add_passkey(owner, authenticator).json["passkey"]
-    stranger = signed_in(app, "app", user_factory(email="mallory@example.com", username="m"))
+    stranger = signed_in(app, "browser", user_factory(email="mallory@example.com", username="m"))
     url = f"/account/passkeys/{passkey['id']}"
     assert stranger.call("PATCH", url, {"name": "Mine now"}).status_code == 404
     assert stranger.delete(url).status_code == 404

@@ -8,7 +8,7 @@ to answer JSON errors.
 
 from flask import Blueprint
 
-from . import account_routes, auth_routes, document, recovery_routes, token_routes
+from . import account_routes, auth_routes, document, factor_routes, recovery_routes, token_routes
 
 #: The two kinds of client, as the first part of a route.
 CLIENT = "/api/v1/<any(browser, app):client>"
@@ -146,6 +146,69 @@ def register(blueprint: Blueprint) -> None:
         methods=["POST"],
     )
     route(f"{own}/data", view_func=account_routes.account_data, endpoint="api_account_data")
+
+    # Second factors and passkeys on the signed-in owner's account.
+    factors = f"{CLIENT}/account"
+    route(
+        f"{factors}/two-factor",
+        view_func=factor_routes.two_factor_status,
+        endpoint="api_two_factor_status",
+    )
+    route(
+        f"{factors}/two-factor/setup",
+        view_func=factor_routes.two_factor_enrol_start,
+        endpoint="api_two_factor_enrol_start",
+        methods=["POST"],
+    )
+    route(
+        f"{factors}/two-factor",
+        view_func=factor_routes.two_factor_enrol,
+        endpoint="api_two_factor_enrol",
+        methods=["POST"],
+    )
+    route(
+        f"{factors}/two-factor",
+        view_func=factor_routes.two_factor_disable,
+        endpoint="api_two_factor_disable",
+        methods=["DELETE"],
+    )
+    route(
+        f"{factors}/two-factor/recovery-codes",
+        view_func=factor_routes.recovery_codes,
+        endpoint="api_recovery_codes",
+        methods=["POST"],
+    )
+    route(
+        f"{factors}/trusted-browsers/<int(max=2147483647):browser_id>",
+        view_func=factor_routes.forget_trusted_browser,
+        endpoint="api_forget_trusted_browser",
+        methods=["DELETE"],
+    )
+    route(f"{factors}/passkeys", view_func=factor_routes.passkeys_list, endpoint="api_passkeys")
+    route(
+        f"{factors}/passkeys/options",
+        view_func=factor_routes.passkey_add_options,
+        endpoint="api_passkey_add_options",
+        methods=["POST"],
+    )
+    route(
+        f"{factors}/passkeys",
+        view_func=factor_routes.passkey_add,
+        endpoint="api_passkey_add",
+        methods=["POST"],
+    )
+    route(
+        f"{factors}/passkeys/<int(max=2147483647):passkey_id>",
+        view_func=factor_routes.passkey_rename,
+        endpoint="api_passkey_rename",
+        methods=["PATCH"],
+    )
+    route(
+        f"{factors}/passkeys/<int(max=2147483647):passkey_id>",
+        view_func=factor_routes.passkey_remove,
+        endpoint="api_passkey_remove",
+        methods=["DELETE"],
+    )
 
     # Getting in without signing in: a forgotten password, mailed links, passkey sign-up.
     for path, view, endpoint in (
