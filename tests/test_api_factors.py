@@ -349,3 +349,21 @@ def test_a_browser_client_must_send_its_csrf_token(
     assert forged.status_code == 403
     assert api.get("/account/two-factor").json["enabled"] is True
     assert len(api.get("/account/passkeys").json["passkeys"]) == 1
+
+
+def test_deletes_and_renames_are_limited_like_posts(
+    make_app: Any, user_factory: Any, clock: Any
+) -> None:
+    app = make_app(GATEHOUSE_ACCOUNT_CHANGE_LIMIT="2 per hour")
+    account = user_factory(email="erin@example.com", username="erin")
+    api = signed_in(app, "app", account)
+    enrol(api, clock)
+    assert api.delete("/account/two-factor").status_code == 200
+    assert api.delete("/account/two-factor").status_code == 200  # already off: still counted
+    limited = api.delete("/account/two-factor")
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+    # The rename route has its own counter, and counts PATCHes.
+    for _ in range(2):
+        assert api.call("PATCH", "/account/passkeys/1", {"name": "x"}).status_code == 404
+    assert api.call("PATCH", "/account/passkeys/1", {"name": "x"}).status_code == 429

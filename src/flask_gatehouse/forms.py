@@ -22,7 +22,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from . import state
@@ -264,9 +264,16 @@ class TwoFactorLoginForm(CodeForm):
 
 
 class PasskeyNameForm(GatehouseForm):
-    """A passkey's new name."""
+    """A passkey's new name (not blank: spaces alone are no name)."""
 
-    name = StringField("Name", validators=[InputRequired(), Length(max=64)])
+    name = StringField(
+        "Name",
+        validators=[
+            InputRequired(),
+            Length(max=64),
+            Regexp(r".*\S", message="Give the passkey a name of 1 to 64 characters."),
+        ],
+    )
 
 
 class AccessTokenForm(GatehouseForm):

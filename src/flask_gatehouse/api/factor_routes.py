@@ -193,12 +193,13 @@ def passkey_add() -> ResponseReturnValue:
     if user.email_confirmed_at is None:
         return refusal(400, _UNCONFIRMED)
     added = passkeys.add(user, credential, name)
-    if added.refused:
+    if added.passkey is None:
         message = "That passkey could not be added. Please try again."
         return refusal(400, message, fields={"credential": message})
-    # The newest passkey is the one just added (ids only grow).
-    newest = max(passkeys.overview(user).passkeys, key=lambda record: record.id)
-    answer = {"passkey": _passkey(newest), "needs_recovery_codes": added.needs_recovery_codes}
+    answer = {
+        "passkey": _passkey(added.passkey),
+        "needs_recovery_codes": added.needs_recovery_codes,
+    }
     return reply(answer, 201)
 
 
@@ -209,7 +210,7 @@ def passkey_rename(passkey_id: int) -> ResponseReturnValue:
     if _passkeys_off():
         return refusal(404, _PASSKEYS_OFF)
     found = form(PasskeyNameForm)
-    if not found.validate_on_submit() or not (found.name.data or "").strip():
+    if not found.validate_on_submit():
         return refusal(400, _BAD_NAME, fields={"name": _BAD_NAME})
     if not passkeys.rename(signed_in_user(), passkey_id, found.name.data or ""):
         return refusal(404, _PASSKEY_GONE)

@@ -50,11 +50,12 @@ def add_options(user: User) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Added:
-    """A registration's outcome: ``refused`` (the browser's answer did not verify, or the
-    account is full); ``needs_recovery_codes`` for a security key that is the account's only
-    second factor while it has no recovery codes (the two-factor page makes them)."""
+    """A registration's outcome: the new ``passkey``, or None when refused (the browser's
+    answer did not verify, or the account is full); ``needs_recovery_codes`` for a security key
+    that is the account's only second factor while it has no recovery codes (the two-factor
+    page makes them)."""
 
-    refused: bool
+    passkey: WebAuthnCredential | None = None
     needs_recovery_codes: bool = False
 
 
@@ -62,7 +63,7 @@ def add(user: User, credential: dict[str, Any], name: str) -> Added:
     """Store the new credential the browser created, named ``name`` (or "Passkey N")."""
     kind = passkeys.kind_to_register()
     if passkeys.count(user) >= passkeys.LIMIT:
-        return Added(refused=True)
+        return Added()
     label = "Security key" if kind == "security_key" else "Passkey"
     name = _clean(name) or f"{label} {passkeys.count(user) + 1}"
     try:
@@ -70,7 +71,7 @@ def add(user: User, credential: dict[str, Any], name: str) -> Added:
     except passkeys.RefusedError as refused:
         audit.record("passkey_added", "failure", user=user, detail=str(refused)[:200])
         commit()
-        return Added(refused=True)
+        return Added()
     audit.record("passkey_added", "success", user=user, detail=name)
     mail.send(
         "passkey_added",
@@ -82,7 +83,7 @@ def add(user: User, credential: dict[str, Any], name: str) -> Added:
     )
     commit()
     return Added(
-        refused=False,
+        passkey=record,
         needs_recovery_codes=kind == "security_key" and recovery_codes.remaining(user) == 0,
     )
 

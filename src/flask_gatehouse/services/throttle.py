@@ -61,6 +61,8 @@ _INFLIGHT_WAIT = 5.0
 _INFLIGHT_POLL = 0.02
 _DEVICE_COOKIE = "gatehouse_device"
 _DEVICE_LIFETIME = timedelta(days=365)
+#: The methods a route limit counts: those that change something.
+_ACTING_METHODS = ["POST", "PUT", "PATCH", "DELETE"]
 #: Where ``limit`` leaves a view's route limits for ``create_limiter`` to apply.
 _LIMITS_ATTRIBUTE = "_gatehouse_limits"
 
@@ -77,7 +79,8 @@ class _RouteLimit:
 def limit(
     spec: Callable[[], str], *, scope: str, key_func: Callable[[], str] | None = None
 ) -> Callable[[F], F]:
-    """Mark a Gatehouse view with a limit on its POSTs, counted in ``scope``: every view of
+    """Mark a Gatehouse view with a limit on the requests that act (POST, PUT, PATCH,
+    DELETE; never a GET), counted in ``scope``: every view of
     one scope (a page and its JSON API twin) spends the same counters. Nothing is wrapped
     here: the views are shared by every app, while each app has its own Limiter (and so its
     own counters), which ``create_limiter`` applies to that app's copy of the view."""
@@ -117,7 +120,7 @@ def create_limiter(app: Flask) -> Limiter:
         wrapped: Any = view
         for mark in marks:
             wrapped = limiter.shared_limit(
-                mark.spec, mark.scope, key_func=mark.key_func, methods=["POST"]
+                mark.spec, mark.scope, key_func=mark.key_func, methods=_ACTING_METHODS
             )(wrapped)
         app.view_functions[endpoint] = wrapped
     return limiter

@@ -110,7 +110,7 @@ def add() -> ResponseReturnValue:
     if user.email_confirmed_at is None:
         return _refused("Confirm your email address first.")
     added = passkeys.add(user, json_body.credential(body), _text(body, "name"))
-    if added.refused:
+    if added.passkey is None:
         return _refused("That passkey could not be added. Please try again.")
     if added.needs_recovery_codes:
         flash("Security key added. Make recovery codes now, in case you lose it.", "success")
