@@ -306,9 +306,7 @@ def passkey_ceremony(
     return api.post(answer_path, {"credential": answer(options.json["publicKey"]), **body})
 
 
-def test_passkeys_work_for_both_kinds_of_client(
-    app: Flask, api: ApiClient, user: Account
-) -> None:
+def test_passkeys_work_for_both_kinds_of_client(app: Flask, api: ApiClient, user: Account) -> None:
     key = Authenticator(PASSKEY_ORIGIN)
     browser = app.test_client()
     login(browser, user.email)
