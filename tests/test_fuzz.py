@@ -509,6 +509,15 @@ def kinds_for(rule: Rule) -> tuple[str, ...]:
     return Visitors.API_KINDS if rule.rule.startswith("/api/") else Visitors.KINDS
 
 
+#: The bodies an API route gets: its guard refuses every body that is not JSON before
+#: anything reads it (415), so one form body and one of raw bytes stand for the other kinds.
+API_BODY_KINDS = ["form", "json", "deep json", "raw bytes"]
+
+
+def bodies_for(rule: Rule) -> list[str]:
+    return API_BODY_KINDS if rule.rule.startswith("/api/") else BODY_KINDS
+
+
 def test_every_endpoint_that_acts_answers_every_body_below_500(
     fuzz_app: Flask, visitors: Visitors
 ) -> None:
@@ -523,7 +532,7 @@ def test_every_endpoint_that_acts_answers_every_body_below_500(
     for _ in range(ROUNDS):
         for rule, method in rules:
             for kind in kinds_for(rule):
-                for body_kind in BODY_KINDS:
+                for body_kind in bodies_for(rule):
                     visitor = visitors[kind]
                     path = url_map.build(rule.endpoint, fuzz.path_values(rule))
                     if fuzz.chance(0.2):
