@@ -1,6 +1,7 @@
 """What every JSON API route checks before its view runs, and the forms it reads bodies with.
 
-- A request with a body must send JSON (415 otherwise): the forms read nothing else here.
+- A request with a body must send JSON (415 otherwise): the forms read nothing else here;
+  and a JSON object (400 otherwise), as the document says of every body.
 - A ``browser`` client proves each unsafe request with the CSRF token the API hands it
   (``meta.csrf_token`` in answers), sent back in ``X-CSRFToken``: a browser sends its cookies
   with every request, even one another site's page makes. An ``app`` client keeps no cookies
@@ -16,7 +17,7 @@ from flask_wtf.csrf import validate_csrf
 from wtforms import ValidationError
 
 from ..forms import GatehouseForm
-from ..services import transport
+from ..services import json_body, transport
 from .replies import refusal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,6 +37,9 @@ def api_route(view: F) -> F:
             return refusal(415, "Send a JSON body (Content-Type: application/json).")
         if request.method in _UNSAFE and not _csrf_passes():
             return refusal(403, _CSRF_REFUSED)
+        if request.method in _WITH_BODY and not isinstance(json_body.read(), dict):
+            # Every body is an object, even where the route reads none of it.
+            return refusal(400, "Send a JSON object.")
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
