@@ -9,6 +9,7 @@ session and starts a fresh one for this client: an app gets its new token in
 
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
 from ..flows import account, email_change
 from ..forms import (
@@ -45,7 +46,7 @@ def change_password() -> ResponseReturnValue:
     check = account.change_password(user, current or "", found.password.data or "")
     if not check.ok:
         return _refused("current_password", check)
-    return reply({"message": "Your password has been changed and every other device signed out."})
+    return reply({"message": messages.PASSWORD_CHANGED})
 
 
 @api_route
@@ -59,12 +60,12 @@ def change_email() -> ResponseReturnValue:
     if not found.validate_on_submit():
         return invalid(found)
     if found.clean_email == user.email:
-        message = "That is already your email address."
+        message = messages.SAME_EMAIL
         return refusal(400, message, fields={"email": message})
     check = email_change.request_change(user, found.current_password.data or "", found.clean_email)
     if not check.ok:
         return _refused("current_password", check)
-    return reply({"message": "We sent a confirmation link to the new address."}, 202)
+    return reply({"message": messages.EMAIL_CHANGE_SENT}, 202)
 
 
 @api_route
@@ -83,12 +84,8 @@ def confirm_email_change() -> ResponseReturnValue:
             "not changed.",
         )
     if user is None:
-        return refusal(
-            400,
-            "This email change link has expired, has already been used, or was replaced by "
-            "a newer one.",
-        )
-    return reply({"message": "Your email address has been changed."})
+        return refusal(400, messages.link_invalid("email change link"))
+    return reply({"message": messages.EMAIL_CHANGED})
 
 
 @api_route
@@ -122,10 +119,10 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
     """End one of the account's sessions; this client's own is a sign-out."""
     ended = account.revoke_session(signed_in_user(), session_id)
     if ended == "gone":
-        return refusal(404, "That session had already ended.")
+        return refusal(404, messages.SESSION_GONE)
     if ended == "this":
-        return reply({"message": "You have been signed out."})
-    return reply({"message": "That session has been signed out."})
+        return reply({"message": messages.SIGNED_OUT})
+    return reply({"message": messages.SESSION_REVOKED})
 
 
 @api_route
@@ -147,7 +144,7 @@ def delete_account() -> ResponseReturnValue:
     check = account.delete_account(user, password or "")
     if not check.ok:
         return _refused("password", check)
-    return reply({"message": "Your account has been deleted. Goodbye!"})
+    return reply({"message": messages.ACCOUNT_DELETED})
 
 
 @api_route

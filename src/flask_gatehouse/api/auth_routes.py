@@ -10,7 +10,7 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import state
+from .. import messages, state
 from ..access import login_required, signed_in_user, signup_limits
 from ..flows import signin, signup
 from ..forms import (
@@ -42,9 +42,7 @@ _STEPS = {
     ),
     "password_change": ("Choose a new password to sign in.", "gatehouse.api_new_password"),
 }
-_EXPIRED = "That sign-in expired. Please sign in again."
 _ALREADY = "Already signed in: sign out first."
-_PASSKEY_REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
 
 
 def _waiting(stage: str) -> ResponseReturnValue:
@@ -61,9 +59,7 @@ def _signed_in(result: signin.SignIn) -> ResponseReturnValue:
     if result.retry_after is not None:
         return locked(result.retry_after, locked_message(result.retry_after))
     if result.stopped_at == "email_confirmation":
-        return refusal(
-            401, "Confirm your email address first: follow the link in the email we sent you."
-        )
+        return refusal(401, messages.CONFIRM_FIRST)
     return refusal(401, login_refusal())
 
 
@@ -136,9 +132,9 @@ def log_in() -> ResponseReturnValue:
 
 def _code_checked(check: signin.CodeCheck) -> ResponseReturnValue:
     if check.outcome == "expired":
-        return refusal(401, _EXPIRED)
+        return refusal(401, messages.SIGN_IN_EXPIRED)
     if check.outcome == "discarded":
-        return refusal(401, "Too many wrong codes. Please sign in again.")
+        return refusal(401, messages.TOO_MANY_CODES)
     if check.sign_in is not None:
         return _signed_in(check.sign_in)
     message, status, headers = code_refusal(check.retry_after)
@@ -163,7 +159,7 @@ def two_factor_passkey_options() -> ResponseReturnValue:
         return refusal(404, "Passkeys are off on this site.")
     options = signin.second_factor_options()
     if options is None:
-        return refusal(401, _EXPIRED)
+        return refusal(401, messages.SIGN_IN_EXPIRED)
     return reply({"publicKey": options})
 
 
@@ -186,9 +182,9 @@ def two_factor_setup() -> ResponseReturnValue:
             return invalid(found)
         enrolled = signin.enrol_at_sign_in(found.code.data or "")
         if enrolled is None:
-            return refusal(401, _EXPIRED)
+            return refusal(401, messages.SIGN_IN_EXPIRED)
         if enrolled.codes is None or enrolled.sign_in is None:
-            message = "That code is not right. Enter the code your app shows now."
+            message = messages.WRONG_ENROLMENT_CODE
             return refusal(400, message, fields={"code": message})
         answer = _signed_in(enrolled.sign_in)
         if enrolled.sign_in.user is None:
@@ -196,7 +192,7 @@ def two_factor_setup() -> ResponseReturnValue:
         return reply({"user": account(enrolled.sign_in.user), "recovery_codes": enrolled.codes})
     shown = signin.enrolment_stage(fresh=True)
     if shown is None:
-        return refusal(401, _EXPIRED)
+        return refusal(401, messages.SIGN_IN_EXPIRED)
     return reply(
         {
             "secret": "".join(shown.enrolment.key_groups),
@@ -210,9 +206,9 @@ def two_factor_setup() -> ResponseReturnValue:
 def postpone_two_factor() -> ResponseReturnValue:
     result = signin.postpone_enrolment()
     if result == "expired":
-        return refusal(401, _EXPIRED)
+        return refusal(401, messages.SIGN_IN_EXPIRED)
     if result == "grace_over":
-        return refusal(403, "The time to put this off has run out: set it up now to sign in.")
+        return refusal(403, messages.GRACE_OVER)
     return _signed_in(result)
 
 
@@ -221,13 +217,13 @@ def new_password() -> ResponseReturnValue:
     """The password-change stage: a new password before any session starts."""
     user = signin.pending_user("password_change")
     if user is None:
-        return refusal(401, _EXPIRED)
+        return refusal(401, messages.SIGN_IN_EXPIRED)
     found = form(NewPasswordForm, user)
     if not found.validate_on_submit():
         return invalid(found)
     result = signin.change_required_password(found.password.data or "")
     if result is None:
-        return refusal(401, _EXPIRED)
+        return refusal(401, messages.SIGN_IN_EXPIRED)
     return _signed_in(result)
 
 
@@ -300,5 +296,5 @@ def reauthenticate_with_passkey() -> ResponseReturnValue:
         return refusal(404, "Signing in with a passkey is off on this site.")
     user = signed_in_user()
     if not signin.reauthenticate_with_passkey(user, json_body.credential(json_body.read())):
-        return refusal(400, _PASSKEY_REFUSED)
+        return refusal(400, messages.PASSKEY_REFUSED)
     return reply({"user": account(user)})

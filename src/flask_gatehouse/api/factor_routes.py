@@ -10,6 +10,7 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
 from ..flows import passkeys, two_factor
 from ..flows.passkeys import NAME_LENGTH
@@ -20,12 +21,9 @@ from ..services.passkeys import mode
 from .guard import api_route, form
 from .replies import invalid, refusal, reply, timestamp
 
-_UNCONFIRMED = "Confirm your email address first: follow the link in the email we sent you."
-_WRONG_CODE = "That code is not right. Enter the code your app shows now."
 _ALREADY_ON = "Two-factor authentication is already on."
 _PASSKEYS_OFF = "Passkeys are off on this site."
 _BAD_NAME = f"Give the passkey a name of 1 to {NAME_LENGTH} characters."
-_PASSKEY_GONE = "That passkey no longer exists."
 
 
 # --- two-factor authentication ----------------------------------------------------------------
@@ -66,7 +64,7 @@ def two_factor_enrol_start() -> ResponseReturnValue:
     then goes to ``two_factor_enrol``."""
     user = signed_in_user()
     if user.email_confirmed_at is None:
-        return refusal(400, _UNCONFIRMED)
+        return refusal(400, messages.CONFIRM_FIRST)
     if two_factor.status(user).enabled:
         return refusal(409, _ALREADY_ON)
     enrolment = two_factor.start_enrolment(user)
@@ -80,7 +78,7 @@ def two_factor_enrol() -> ResponseReturnValue:
     """Switch two-factor on with the app's first code: the recovery codes, shown this once."""
     user = signed_in_user()
     if user.email_confirmed_at is None:
-        return refusal(400, _UNCONFIRMED)
+        return refusal(400, messages.CONFIRM_FIRST)
     if two_factor.status(user).enabled:
         return refusal(409, _ALREADY_ON)
     found = form(CodeForm)
@@ -88,7 +86,9 @@ def two_factor_enrol() -> ResponseReturnValue:
         return invalid(found)
     codes = two_factor.confirm_enrolment(user, found.code.data or "")
     if codes is None:
-        return refusal(400, _WRONG_CODE, fields={"code": _WRONG_CODE})
+        return refusal(
+            400, messages.WRONG_ENROLMENT_CODE, fields={"code": messages.WRONG_ENROLMENT_CODE}
+        )
     return reply({"recovery_codes": codes})
 
 
@@ -99,8 +99,8 @@ def two_factor_disable() -> ResponseReturnValue:
     """Remove the app, the security keys, the recovery codes and the trusted browsers (done
     already when it was off)."""
     if two_factor.disable(signed_in_user()) == "required":
-        return refusal(403, "This site requires two-factor authentication: it stays on.")
-    return reply({"message": "Two-factor authentication is off."})
+        return refusal(403, messages.TWO_FACTOR_REQUIRED)
+    return reply({"message": messages.TWO_FACTOR_OFF})
 
 
 @api_route
@@ -119,8 +119,8 @@ def recovery_codes() -> ResponseReturnValue:
 def forget_trusted_browser(browser_id: int) -> ResponseReturnValue:
     """Stop trusting a browser: its next sign-in asks for the second factor again."""
     if not two_factor.forget_browser(signed_in_user(), browser_id):
-        return refusal(404, "That browser was no longer trusted.")
-    return reply({"message": "That browser will be asked for a code at its next sign-in."})
+        return refusal(404, messages.BROWSER_WAS_NOT_TRUSTED)
+    return reply({"message": messages.BROWSER_FORGOTTEN})
 
 
 # --- passkeys ---------------------------------------------------------------------------------
@@ -168,10 +168,10 @@ def passkey_add_options() -> ResponseReturnValue:
         return refusal(404, _PASSKEYS_OFF)
     user = signed_in_user()
     if user.email_confirmed_at is None:
-        return refusal(400, _UNCONFIRMED)
+        return refusal(400, messages.CONFIRM_FIRST)
     options = passkeys.add_options(user)
     if options is None:
-        return refusal(400, "You have as many passkeys as an account may have: remove one first.")
+        return refusal(400, messages.PASSKEYS_FULL)
     return reply({"publicKey": options})
 
 
@@ -191,10 +191,10 @@ def passkey_add() -> ResponseReturnValue:
         return refusal(400, message, fields={"name": message})
     user = signed_in_user()
     if user.email_confirmed_at is None:
-        return refusal(400, _UNCONFIRMED)
+        return refusal(400, messages.CONFIRM_FIRST)
     added = passkeys.add(user, credential, name)
     if added.passkey is None:
-        message = "That passkey could not be added. Please try again."
+        message = messages.PASSKEY_NOT_ADDED
         return refusal(400, message, fields={"credential": message})
     answer = {
         "passkey": _passkey(added.passkey),
@@ -213,7 +213,7 @@ def passkey_rename(passkey_id: int) -> ResponseReturnValue:
     if not found.validate_on_submit():
         return refusal(400, _BAD_NAME, fields={"name": _BAD_NAME})
     if not passkeys.rename(signed_in_user(), passkey_id, found.name.data or ""):
-        return refusal(404, _PASSKEY_GONE)
+        return refusal(404, messages.PASSKEY_GONE)
     return reply({"message": "Renamed."})
 
 
@@ -225,8 +225,8 @@ def passkey_remove(passkey_id: int) -> ResponseReturnValue:
         return refusal(404, _PASSKEYS_OFF)
     outcome = passkeys.remove(signed_in_user(), passkey_id)
     if outcome == "required":
-        message = "This site requires a second factor: add another before removing this one."
+        message = messages.LAST_FACTOR_REQUIRED
         return refusal(403, message)
     if outcome == "gone":
-        return refusal(404, _PASSKEY_GONE)
-    return reply({"message": "Removed: it no longer signs in here."})
+        return refusal(404, messages.PASSKEY_GONE)
+    return reply({"message": messages.PASSKEY_REMOVED})

@@ -13,6 +13,7 @@ from typing import Any
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from .. import messages
 from ..access import signup_limits
 from ..flows import recovery, signup
 from ..forms import (
@@ -32,9 +33,7 @@ from .replies import invalid, refusal, reply
 
 def _link_invalid(what: str) -> ResponseReturnValue:
     """What the page of a spent, expired or unknown link says."""
-    return refusal(
-        400, f"This {what} has expired, has already been used, or was replaced by a newer one."
-    )
+    return refusal(400, messages.link_invalid(what))
 
 
 def _credential() -> dict[str, Any] | None:
@@ -52,7 +51,7 @@ def forgot_password() -> ResponseReturnValue:
     if not found.validate_on_submit():
         return invalid(found)
     recovery.request_reset(found.typed_email)
-    message = "If an account exists for that address, we've emailed a link to reset its password."
+    message = messages.RESET_LINK_SENT
     return reply({"message": message}, 202)
 
 
@@ -75,7 +74,7 @@ def reset_password() -> ResponseReturnValue:
         return invalid(found)
     result = recovery.reset_password(token, found.password.data or "", found.code.data, credential)
     if result.user is not None:
-        return reply({"message": "Your password has been changed. Sign in with your new password."})
+        return reply({"message": messages.PASSWORD_RESET})
     if result.code is None:
         return _link_invalid("password reset link")
     message, status, headers = code_refusal(result.code.retry_after)
@@ -93,7 +92,7 @@ def reset_passkey_options() -> ResponseReturnValue:
         return invalid(link)
     options = recovery.second_factor_options(link.token.data or "")
     if options is None:
-        return refusal(400, "That link is no longer valid, or the account has no passkey.")
+        return refusal(400, messages.NO_PASSKEY_FOR_LINK)
     return reply({"publicKey": options})
 
 
@@ -105,7 +104,7 @@ def confirm_email() -> ResponseReturnValue:
         return invalid(link)
     if signup.confirm_email(link.token.data or "") is None:
         return _link_invalid("confirmation link")
-    return reply({"message": "Your email address is confirmed. You can sign in now."})
+    return reply({"message": messages.EMAIL_CONFIRMED})
 
 
 @api_route
@@ -132,17 +131,8 @@ def secure_account() -> ResponseReturnValue:
     if secured is None:
         return _link_invalid("link")
     if secured.reset_sent:
-        message = (
-            "Every browser signed in to your account was signed out and its password no "
-            "longer works. We've emailed you a link to set a new password."
-        )
-    else:
-        message = (
-            "Every browser signed in to your account was signed out and its password no "
-            "longer works, but your previous address now belongs to another account, so we "
-            "could not put it back. Contact the site's administrators to recover your account."
-        )
-    return reply({"message": message})
+        return reply({"message": messages.ACCOUNT_SECURED})
+    return reply({"message": messages.ACCOUNT_SECURED_ADDRESS_TAKEN})
 
 
 _NO_PASSKEY_SIGN_UP = "Signing up with a passkey is off on this site."
@@ -172,5 +162,5 @@ def passkey_sign_up() -> ResponseReturnValue:
     if not passkey_sign_up_offered():
         return refusal(404, _NO_PASSKEY_SIGN_UP)
     if not signup.sign_up_with_passkey(json_body.credential(json_body.read())):
-        return refusal(400, "That passkey could not be used. Fill in the form and try again.")
+        return refusal(400, messages.PASSKEY_SIGN_UP_REFUSED)
     return reply({"message": signed_up_message()}, 202)

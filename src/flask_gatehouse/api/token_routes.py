@@ -10,6 +10,7 @@ from typing import Any
 
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
 from ..flows import access_tokens
 from ..forms import AccessTokenForm
@@ -77,5 +78,5 @@ def create_token() -> ResponseReturnValue:
 @login_required
 def revoke_token(token_id: int) -> ResponseReturnValue:
     if not access_tokens.revoke(signed_in_user(), token_id):
-        return refusal(404, "That token no longer exists.")
-    return reply({"message": "Token revoked: it no longer works."})
+        return refusal(404, messages.TOKEN_GONE)
+    return reply({"message": messages.TOKEN_REVOKED})

@@ -5,7 +5,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from .. import state
+from .. import messages, state
 from ..access import signed_in_user, signup_limits
 from ..flows import signin, signup
 from ..forms import (
@@ -96,13 +96,13 @@ def login_new_password() -> ResponseReturnValue:
     """The password-change stage of a sign-in: no session until a new password is chosen."""
     user = signin.pending_user("password_change")
     if user is None:
-        flash("That sign-in expired. Please sign in again.", "info")
+        flash(messages.SIGN_IN_EXPIRED, "info")
         return redirect(url_for("gatehouse.login"))
     form = NewPasswordForm(user)
     if form.validate_on_submit():
         result = signin.change_required_password(form.password.data or "")
         if result is None:
-            flash("That sign-in expired. Please sign in again.", "info")
+            flash(messages.SIGN_IN_EXPIRED, "info")
             return redirect(url_for("gatehouse.login"))
         if result.next_page is not None:
             return redirect(url_for(result.next_page))
@@ -128,7 +128,7 @@ def login_two_factor() -> ResponseReturnValue:
         if check.outcome == "expired":
             return _sign_in_expired()
         if check.outcome == "discarded":
-            flash("Too many wrong codes. Please sign in again.", "error")
+            flash(messages.TOO_MANY_CODES, "error")
             return redirect(url_for("gatehouse.login"))
         if check.sign_in is not None:
             return _continue(check.sign_in)
@@ -155,7 +155,7 @@ def login_two_factor_setup() -> ResponseReturnValue:
         if enrolled.codes is not None and enrolled.sign_in is not None:
             # The codes are shown this once, before the browser goes on.
             return recovery_codes_page(enrolled.codes, next_url_of(enrolled.sign_in))
-        form.code.errors = ["That code is not right. Enter the code your app shows now."]
+        form.code.errors = [messages.WRONG_ENROLMENT_CODE]
     shown = signin.enrolment_stage(fresh=not form.is_submitted())
     if shown is None:
         return _sign_in_expired()
@@ -175,13 +175,13 @@ def postpone_two_factor() -> ResponseReturnValue:
     if result == "expired":
         return _sign_in_expired()
     if result == "grace_over":
-        flash("The time to put this off has run out: set it up now to sign in.", "error")
+        flash(messages.GRACE_OVER, "error")
         return redirect(url_for("gatehouse.login_two_factor_setup"))
     return _continue(result)
 
 
 def _sign_in_expired() -> ResponseReturnValue:
-    flash("That sign-in expired. Please sign in again.", "info")
+    flash(messages.SIGN_IN_EXPIRED, "info")
     return redirect(url_for("gatehouse.login"))
 
 
@@ -206,7 +206,7 @@ def logout() -> ResponseReturnValue:
     form = ConfirmForm()
     if form.validate_on_submit():
         signin.sign_out(signed_in_user())
-        flash("You have been signed out.", "success")
+        flash(messages.SIGNED_OUT, "success")
         return redirect(url_for("gatehouse.login"))
     status = 400 if form.is_submitted() else 200
     return render_template("gatehouse/logout.html", form=form), status

@@ -3,6 +3,7 @@
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..flows import signup
 from ..forms import ConfirmForm, EmailRequestForm
 
@@ -13,7 +14,7 @@ def confirm_email(token: str) -> ResponseReturnValue:
     form = ConfirmForm()
     if form.validate_on_submit():
         if signup.confirm_email(token) is not None:
-            flash("Your email address is confirmed. You can sign in now.", "success")
+            flash(messages.EMAIL_CONFIRMED, "success")
             return redirect(url_for("gatehouse.login"))
     elif form.is_submitted():
         return render_template("gatehouse/confirm_email.html", form=form, email=None), 400

@@ -16,6 +16,7 @@ from flask_wtf.csrf import validate_csrf
 from werkzeug.exceptions import BadRequest
 from wtforms import ValidationError
 
+from .. import messages
 from ..access import (
     account_change_limits,
     login_required,
@@ -28,8 +29,6 @@ from ..forms import ConfirmForm, PasskeyNameForm, PasskeySignUpForm, code_refusa
 from ..services import json_body
 from ..services.passkeys import mode
 from .auth import flash_signed_up, next_url_of, passkey_sign_up_offered
-
-_REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
 
 
 def _require(*modes: str) -> None:
@@ -57,13 +56,13 @@ def _text(body: dict[str, Any], key: str) -> str:
     return value
 
 
-def _refused(message: str = _REFUSED, status: int = 400) -> ResponseReturnValue:
+def _refused(message: str = messages.PASSKEY_REFUSED, status: int = 400) -> ResponseReturnValue:
     return jsonify(error={"code": status, "message": message}), status
 
 
 def _options(options: dict[str, Any] | None) -> ResponseReturnValue:
     if options is None:
-        return _refused("That sign-in expired. Please sign in again.")
+        return _refused(messages.SIGN_IN_EXPIRED)
     return jsonify(publicKey=options)
 
 
@@ -97,7 +96,7 @@ def add_options() -> ResponseReturnValue:
         return _refused("Confirm your email address first.")
     options = passkeys.add_options(user)
     if options is None:
-        return _refused("You have as many passkeys as an account may have: remove one first.")
+        return _refused(messages.PASSKEYS_FULL)
     return jsonify(publicKey=options)
 
 
@@ -111,7 +110,7 @@ def add() -> ResponseReturnValue:
         return _refused("Confirm your email address first.")
     added = passkeys.add(user, json_body.credential(body), _text(body, "name"))
     if added.passkey is None:
-        return _refused("That passkey could not be added. Please try again.")
+        return _refused(messages.PASSKEY_NOT_ADDED)
     if added.needs_recovery_codes:
         flash("Security key added. Make recovery codes now, in case you lose it.", "success")
         return jsonify(redirect=url_for("gatehouse.two_factor"))
@@ -129,7 +128,7 @@ def rename(passkey_id: int) -> ResponseReturnValue:
     elif passkeys.rename(signed_in_user(), passkey_id, form.name.data or ""):
         flash("Renamed.", "success")
     else:
-        flash("That passkey no longer exists.", "info")
+        flash(messages.PASSKEY_GONE, "info")
     return redirect(url_for("gatehouse.passkeys"))
 
 
@@ -143,11 +142,11 @@ def remove(passkey_id: int) -> ResponseReturnValue:
         return redirect(url_for("gatehouse.passkeys"))
     outcome = passkeys.remove(signed_in_user(), passkey_id)
     if outcome == "required":
-        flash("This site requires a second factor: add another before removing this one.", "error")
+        flash(messages.LAST_FACTOR_REQUIRED, "error")
     elif outcome == "removed":
-        flash("Removed: it no longer signs in here.", "success")
+        flash(messages.PASSKEY_REMOVED, "success")
     else:
-        flash("That passkey no longer exists.", "info")
+        flash(messages.PASSKEY_GONE, "info")
     return redirect(url_for("gatehouse.passkeys"))
 
 
@@ -176,7 +175,7 @@ def sign_up() -> ResponseReturnValue:
     body = _body()
     # A taken address gets the same answer as a new one (its owner is mailed instead).
     if not signup.sign_up_with_passkey(json_body.credential(body)):
-        return _refused("That passkey could not be used. Fill in the form and try again.")
+        return _refused(messages.PASSKEY_SIGN_UP_REFUSED)
     flash_signed_up()
     return jsonify(redirect=url_for("gatehouse.login"))
 
@@ -200,9 +199,7 @@ def login() -> ResponseReturnValue:
     if result.user is not None or result.next_page is not None:
         return jsonify(redirect=next_url_of(result))
     if result.stopped_at == "email_confirmation":
-        return _refused(
-            "Confirm your email address first: follow the link in the email we sent you."
-        )
+        return _refused(messages.CONFIRM_FIRST)
     return _refused()
 
 
@@ -220,7 +217,7 @@ def two_factor() -> ResponseReturnValue:
         raise BadRequest("trust_browser must be true or false.")
     check = signin.pass_two_factor("", trust_browser=trust, assertion=json_body.credential(body))
     if check.outcome == "expired":
-        return _refused("That sign-in expired. Please sign in again.")
+        return _refused(messages.SIGN_IN_EXPIRED)
     if check.outcome == "discarded":
         return _refused("Too many failed attempts. Please sign in again.")
     if check.outcome == "locked":
@@ -237,7 +234,7 @@ def reset_options(token: str) -> ResponseReturnValue:
     _body()
     options = recovery.second_factor_options(token)
     if options is None:
-        return _refused("That link is no longer valid, or the account has no passkey.")
+        return _refused(messages.NO_PASSKEY_FOR_LINK)
     return jsonify(publicKey=options)
 
 

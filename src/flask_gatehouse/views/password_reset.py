@@ -8,6 +8,7 @@ from ``headers.apply``.)
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..flows import recovery
 from ..forms import (
     ConfirmForm,
@@ -37,7 +38,7 @@ def forgot_password() -> ResponseReturnValue:
     if form.validate_on_submit():
         recovery.request_reset(form.typed_email)
         flash(
-            "If an account exists for that address, we've emailed a link to reset its password.",
+            messages.RESET_LINK_SENT,
             "success",
         )
         return redirect(url_for("gatehouse.login"))
@@ -57,7 +58,7 @@ def reset_password(token: str) -> ResponseReturnValue:
             token, form.password.data or "", form.code.data, form.assertion
         )
         if result.user is not None:
-            flash("Your password has been changed. Sign in with your new password.", "success")
+            flash(messages.PASSWORD_RESET, "success")
             return redirect(url_for("gatehouse.login"))
         if result.code is None:
             return _link_invalid("password reset link")
@@ -81,19 +82,9 @@ def secure_account(token: str) -> ResponseReturnValue:
         if secured is None:
             return _link_invalid("link")
         if secured.reset_sent:
-            flash(
-                "Every browser signed in to your account was signed out and its password no "
-                "longer works. We've emailed you a link to set a new password.",
-                "success",
-            )
+            flash(messages.ACCOUNT_SECURED, "success")
         else:
-            flash(
-                "Every browser signed in to your account was signed out and its password no "
-                "longer works, but your previous "
-                "address now belongs to another account, so we could not put it back. "
-                "Contact the site's administrators to recover your account.",
-                "error",
-            )
+            flash(messages.ACCOUNT_SECURED_ADDRESS_TAKEN, "error")
         return redirect(url_for("gatehouse.login"))
     link = recovery.secure_target(token)
     if link is None:

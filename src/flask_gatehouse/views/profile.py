@@ -4,6 +4,7 @@ place; and signing sessions out from it."""
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..access import login_required, signed_in_user
 from ..flows import account, two_factor
 from ..forms import ConfirmForm
@@ -35,12 +36,12 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
         return redirect(url_for("gatehouse.account"))
     ended = account.revoke_session(signed_in_user(), session_id)
     if ended == "this":
-        flash("You have been signed out.", "success")
+        flash(messages.SIGNED_OUT, "success")
         return redirect(url_for("gatehouse.login"))
     if ended == "revoked":
-        flash("That session has been signed out.", "success")
+        flash(messages.SESSION_REVOKED, "success")
     else:
-        flash("That session had already ended.", "info")
+        flash(messages.SESSION_GONE, "info")
     return redirect(url_for("gatehouse.account"))
 
 
@@ -62,7 +63,7 @@ def forget_trusted_browser(browser_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
     elif two_factor.forget_browser(signed_in_user(), browser_id):
-        flash("That browser will be asked for a code at its next sign-in.", "success")
+        flash(messages.BROWSER_FORGOTTEN, "success")
     else:
-        flash("That browser was no longer trusted.", "info")
+        flash(messages.BROWSER_WAS_NOT_TRUSTED, "info")
     return redirect(url_for("gatehouse.account"))

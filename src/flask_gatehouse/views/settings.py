@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from wtforms import Field
 
+from .. import messages
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
 from ..flows import account, email_change, signin
 from ..forms import (
@@ -79,7 +80,7 @@ def change_password() -> ResponseReturnValue:
         current = form.current_password.data if "current_password" in form else ""
         check = account.change_password(user, current or "", form.password.data or "")
         if check.ok:
-            flash("Your password has been changed and every other device signed out.", "success")
+            flash(messages.PASSWORD_CHANGED, "success")
             return redirect(url_for("gatehouse.account"))
         status, headers = _refuse(form.current_password, check)
     page = render_template("gatehouse/change_password.html", form=form, rules=password_rules())
@@ -95,14 +96,14 @@ def change_email() -> ResponseReturnValue:
     status, headers = _shown(form)
     if form.validate_on_submit():
         if form.clean_email == user.email:
-            form.email.errors = ["That is already your email address."]
+            form.email.errors = [messages.SAME_EMAIL]
         else:
             # The same answer when the address has an account: its link will fail.
             check = email_change.request_change(
                 user, form.current_password.data or "", form.clean_email
             )
             if check.ok:
-                flash("We sent a confirmation link to the new address.", "success")
+                flash(messages.EMAIL_CHANGE_SENT, "success")
                 return redirect(url_for("gatehouse.account"))
             status, headers = _refuse(form.current_password, check)
     return render_template("gatehouse/change_email.html", form=form), status, headers
@@ -119,7 +120,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
             page = render_template("gatehouse/confirm_email_change.html", form=form, taken=True)
             return page, 400
         if user is not None:
-            flash("Your email address has been changed.", "success")
+            flash(messages.EMAIL_CHANGED, "success")
             signed_in = current_user.is_authenticated
             return redirect(url_for("gatehouse.account" if signed_in else "gatehouse.login"))
     elif form.is_submitted():
@@ -146,7 +147,7 @@ def delete_account() -> ResponseReturnValue:
         password = form.password.data if "password" in form else ""
         check = account.delete_account(user, password or "")
         if check.ok:
-            flash("Your account has been deleted. Goodbye!", "success")
+            flash(messages.ACCOUNT_DELETED, "success")
             return redirect(url_for("gatehouse.login"))
         status, headers = _refuse(form.password, check)
     return render_template("gatehouse/delete_account.html", form=form), status, headers

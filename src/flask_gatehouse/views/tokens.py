@@ -4,6 +4,7 @@ credential)."""
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..access import account_change_limits, login_required, recent_login_required, signed_in_user
 from ..flows import access_tokens
 from ..forms import AccessTokenForm, ConfirmForm
@@ -50,7 +51,7 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash("That form expired. Please try again.", "error")
     elif access_tokens.revoke(signed_in_user(), token_id):
-        flash("Token revoked: it no longer works.", "success")
+        flash(messages.TOKEN_REVOKED, "success")
     else:
-        flash("That token no longer exists.", "info")
+        flash(messages.TOKEN_GONE, "info")
     return redirect(url_for("gatehouse.access_tokens"))

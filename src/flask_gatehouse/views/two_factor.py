@@ -4,6 +4,7 @@ authenticator app, switch it off, make new recovery codes."""
 from flask import flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import messages
 from ..access import account_change_limits, recent_login_required, signed_in_user
 from ..flows import two_factor
 from ..forms import CodeForm, ConfirmForm
@@ -38,7 +39,7 @@ def two_factor_page() -> ResponseReturnValue:
         if codes is not None:
             flash("Two-factor authentication is on.", "success")
             return recovery_codes_page(codes)
-        form.code.errors = ["That code is not right. Enter the code your app shows now."]
+        form.code.errors = [messages.WRONG_ENROLMENT_CODE]
     enrolment = two_factor.pending_enrolment(user) if form.is_submitted() else None
     if enrolment is None:
         enrolment = two_factor.start_enrolment(user)
@@ -57,9 +58,9 @@ def disable_two_factor() -> ResponseReturnValue:
     else:
         outcome = two_factor.disable(signed_in_user())
         if outcome == "required":
-            flash("This site requires two-factor authentication: it stays on.", "error")
+            flash(messages.TWO_FACTOR_REQUIRED, "error")
         elif outcome == "off":
-            flash("Two-factor authentication is off.", "success")
+            flash(messages.TWO_FACTOR_OFF, "success")
     return redirect(url_for("gatehouse.two_factor"))
 
 

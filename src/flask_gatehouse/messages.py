@@ -1,0 +1,51 @@
+"""What Gatehouse tells the user when an action ends: one text for each outcome, shown by a
+page (a flash or the form) and by its JSON API twin alike, so the two never say different
+things."""
+
+CONFIRM_FIRST = "Confirm your email address first: follow the link in the email we sent you."
+RESET_LINK_SENT = (
+    "If an account exists for that address, we've emailed a link to reset its password."
+)
+PASSKEY_REMOVED = "Removed: it no longer signs in here."
+BROWSER_WAS_NOT_TRUSTED = "That browser was no longer trusted."
+BROWSER_FORGOTTEN = "That browser will be asked for a code at its next sign-in."
+WRONG_ENROLMENT_CODE = "That code is not right. Enter the code your app shows now."
+SAME_EMAIL = "That is already your email address."
+NO_PASSKEY_FOR_LINK = "That link is no longer valid, or the account has no passkey."
+PASSKEY_NOT_ADDED = "That passkey could not be added. Please try again."
+PASSKEY_SIGN_UP_REFUSED = "That passkey could not be used. Fill in the form and try again."
+PASSKEY_GONE = "That passkey no longer exists."
+PASSKEY_REFUSED = "That passkey was not accepted. Try again, or use another way to sign in."
+SESSION_GONE = "That session had already ended."
+SESSION_REVOKED = "That session has been signed out."
+SIGN_IN_EXPIRED = "That sign-in expired. Please sign in again."
+TOKEN_GONE = "That token no longer exists."
+TOKEN_REVOKED = "Token revoked: it no longer works."
+GRACE_OVER = "The time to put this off has run out: set it up now to sign in."
+LAST_FACTOR_REQUIRED = "This site requires a second factor: add another before removing this one."
+TWO_FACTOR_REQUIRED = "This site requires two-factor authentication: it stays on."
+TOO_MANY_CODES = "Too many wrong codes. Please sign in again."
+TWO_FACTOR_OFF = "Two-factor authentication is off."
+EMAIL_CHANGE_SENT = "We sent a confirmation link to the new address."
+PASSKEYS_FULL = "You have as many passkeys as an account may have: remove one first."
+SIGNED_OUT = "You have been signed out."
+ACCOUNT_DELETED = "Your account has been deleted. Goodbye!"
+EMAIL_CHANGED = "Your email address has been changed."
+EMAIL_CONFIRMED = "Your email address is confirmed. You can sign in now."
+PASSWORD_CHANGED = "Your password has been changed and every other device signed out."
+PASSWORD_RESET = "Your password has been changed. Sign in with your new password."
+ACCOUNT_SECURED = (
+    "Every browser signed in to your account was signed out and its password no longer works. "
+    "We've emailed you a link to set a new password."
+)
+ACCOUNT_SECURED_ADDRESS_TAKEN = (
+    "Every browser signed in to your account was signed out and its password no longer works, "
+    "but your previous address now belongs to another account, so we could not put it back. "
+    "Contact the site's administrators to recover your account."
+)
+
+
+def link_invalid(what: str) -> str:
+    """What a spent, expired, replaced or unknown link's page says (``what``: "password reset
+    link", ...)."""
+    return f"This {what} has expired, has already been used, or was replaced by a newer one."
