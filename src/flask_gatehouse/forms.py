@@ -59,10 +59,8 @@ __all__ = [
     "TwoFactorLoginForm",
     "code_refusal",
     "locked_message",
-    "login_refusal",
     "password_rules",
     "register_form",
-    "signed_up_message",
 ]
 
 
@@ -70,30 +68,6 @@ def locked_message(retry_after: int) -> str:
     """What a locked account's form says: the wait, in whole minutes."""
     minutes = max(1, round(retry_after / 60))
     return f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-
-
-#: A refused login's one message. The right password for an unconfirmed address gets the same
-#: answer as a wrong one (anything else tells an attacker the password is right); it also
-#: gets a fresh link by mail, which the message points a new user to.
-_LOGIN_REFUSED = {
-    "required": "Incorrect email or password. If you have just created your account, confirm "
-    "your address first: follow the link in the email we sent you.",
-    "optional": "Incorrect email or password.",
-    "off": "Incorrect email or password.",
-}
-
-
-def login_refusal() -> str:
-    """What a refused login says (the page's and the API's alike)."""
-    return _LOGIN_REFUSED[current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"]]
-
-
-def signed_up_message() -> str:
-    """What a sign-up says, whether the address was new or taken. (No address in it: the
-    pages' flashes travel in Flask's readable session cookie.)"""
-    if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
-        return "Your account is ready. Sign in to continue."
-    return "Check your inbox: we sent you a link to confirm your address."
 
 
 #: A refused second-factor code's message.

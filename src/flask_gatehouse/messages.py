@@ -2,6 +2,8 @@
 page (a flash or the form) and by its JSON API twin alike, so the two never say different
 things."""
 
+from flask import current_app
+
 CONFIRM_FIRST = "Confirm your email address first: follow the link in the email we sent you."
 RESET_LINK_SENT = (
     "If an account exists for that address, we've emailed a link to reset its password."
@@ -49,3 +51,27 @@ def link_invalid(what: str) -> str:
     """What a spent, expired, replaced or unknown link's page says (``what``: "password reset
     link", ...)."""
     return f"This {what} has expired, has already been used, or was replaced by a newer one."
+
+
+#: A refused login's one message. The right password for an unconfirmed address gets the same
+#: answer as a wrong one (anything else tells an attacker the password is right); it also
+#: gets a fresh link by mail, which the message points a new user to.
+_LOGIN_REFUSED = {
+    "required": "Incorrect email or password. If you have just created your account, confirm "
+    "your address first: follow the link in the email we sent you.",
+    "optional": "Incorrect email or password.",
+    "off": "Incorrect email or password.",
+}
+
+
+def login_refusal() -> str:
+    """What a refused login says (the page's and the API's alike)."""
+    return _LOGIN_REFUSED[current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"]]
+
+
+def signed_up_message() -> str:
+    """What a sign-up says, whether the address was new or taken. (No address in it: the
+    pages' flashes travel in Flask's readable session cookie.)"""
+    if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
+        return "Your account is ready. Sign in to continue."
+    return "Check your inbox: we sent you a link to confirm your address."

@@ -21,8 +21,6 @@ from ..forms import (
     TwoFactorLoginForm,
     code_refusal,
     locked_message,
-    login_refusal,
-    signed_up_message,
 )
 from ..services import json_body, pending_logins, second_factor, sessions
 from ..services.passkeys import mode
@@ -60,7 +58,7 @@ def _signed_in(result: signin.SignIn) -> ResponseReturnValue:
         return locked(result.retry_after, locked_message(result.retry_after))
     if result.stopped_at == "email_confirmation":
         return refusal(401, messages.CONFIRM_FIRST)
-    return refusal(401, login_refusal())
+    return refusal(401, messages.login_refusal())
 
 
 @login_required(scopes=["read"])
@@ -113,7 +111,7 @@ def sign_up() -> ResponseReturnValue:
         password=found.password.data or "",
         save_host_data=found.save_host_data,
     )
-    return reply({"message": signed_up_message()}, 202)
+    return reply({"message": messages.signed_up_message()}, 202)
 
 
 @api_route

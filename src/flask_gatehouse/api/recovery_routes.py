@@ -22,7 +22,6 @@ from ..forms import (
     PasskeySignUpForm,
     ResetPasswordForm,
     code_refusal,
-    signed_up_message,
 )
 from ..services import json_body, second_factor
 from ..services.passkeys import mode
@@ -163,4 +162,4 @@ def passkey_sign_up() -> ResponseReturnValue:
         return refusal(404, _NO_PASSKEY_SIGN_UP)
     if not signup.sign_up_with_passkey(json_body.credential(json_body.read())):
         return refusal(400, messages.PASSKEY_SIGN_UP_REFUSED)
-    return reply({"message": signed_up_message()}, 202)
+    return reply({"message": messages.signed_up_message()}, 202)

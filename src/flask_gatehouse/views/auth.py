@@ -17,10 +17,8 @@ from ..forms import (
     TwoFactorLoginForm,
     code_refusal,
     locked_message,
-    login_refusal,
     password_rules,
     register_form,
-    signed_up_message,
 )
 from ..services import passkeys, totp
 from ..services.passkeys import mode
@@ -55,7 +53,7 @@ def register() -> ResponseReturnValue:
 
 def flash_signed_up() -> None:
     """What a sign-up says, whether the address was new or taken."""
-    flash(signed_up_message(), "success")
+    flash(messages.signed_up_message(), "success")
 
 
 def passkey_sign_up_offered() -> bool:
@@ -82,7 +80,7 @@ def login() -> ResponseReturnValue:
         if result.retry_after is not None:
             form.form_errors.append(locked_message(result.retry_after))
             return _login_page(form), 429, {"Retry-After": str(result.retry_after)}
-        form.form_errors.append(login_refusal())
+        form.form_errors.append(messages.login_refusal())
     elif form.is_submitted() and not form.csrf_errors:
         signin.record_invalid_form()
     return _login_page(form), 400 if form.is_submitted() else 200
