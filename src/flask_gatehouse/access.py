@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar, overload
 
-from flask import jsonify, redirect, request, url_for
+from flask import current_app, jsonify, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -103,11 +103,12 @@ def recent_login_required(view: Callable[P, R]) -> Callable[P, R | ResponseRetur
 
 
 def wants_json() -> bool:
-    """True for API clients: a JSON body, an ``Authorization`` header, Gatehouse's API
-    routes, or JSON preferred over HTML."""
+    """True for API clients: a JSON body, an ``Authorization`` header, any path under
+    Gatehouse's ``/api/`` (an unknown one included), or JSON preferred over HTML."""
     if request.is_json or "Authorization" in request.headers:
         return True
-    if (request.endpoint or "").startswith("gatehouse.api_"):
+    api = f"{current_app.config['GATEHOUSE_URL_PREFIX']}/api/"
+    if request.path.startswith(api):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
