@@ -342,3 +342,15 @@ def test_an_app_s_ceremony_answers_only_its_own_challenge(app: Flask, user: Acco
     right = {"credential": credential, "ceremony": options.json["meta"]["ceremony"]}
     assert mine.post("/auth/passkey", right).status_code == 200
     assert ApiClient(app, "app").post("/auth/passkey", right).status_code == 401
+
+
+def test_a_visitor_is_sent_to_sign_in_not_counted(make_app: Any) -> None:
+    app = make_app(GATEHOUSE_ACCOUNT_CHANGE_LIMIT="2 per hour")
+    visitor = ApiClient(app, "app")
+    for _ in range(4):
+        answer = visitor.delete("/account/two-factor")
+        assert answer.status_code == 401
+    # Past the bound of a row id, no route matches, whatever the method.
+    big = visitor.call("PATCH", "/account/passkeys/2147483648", {"name": "x"})
+    assert big.status_code == 404
+    assert big.json["error"]["code"] == 404

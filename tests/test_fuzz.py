@@ -322,7 +322,7 @@ class Fuzzer:
         }
 
     def _path_value(self, converter: str, arguments: str) -> Any:
-        if converter == "int":
+        if converter in ("int", "row_id"):
             return self.number()
         if converter == "any":  # the API's client kinds
             return self.random.choice([item.strip() for item in arguments.split(",")])

@@ -26,12 +26,18 @@ def signup_limits(action: str) -> Callable[[F], F]:
 
 def account_change_limits(action: str) -> Callable[[F], F]:
     """Submissions of one account-changing form (``action``: its page and its API twin alike)
-    per signed-in account."""
+    per signed-in account. A visitor's request is not counted: every such route sends it to
+    sign in (401) before anything runs, and counting it by IP would answer 429 instead."""
     return throttle.limit(
         throttle.account_change_limit,
         scope=f"account_change:{action}",
         key_func=throttle.account_key,
+        exempt_when=_is_visitor,
     )
+
+
+def _is_visitor() -> bool:
+    return not current_user.is_authenticated
 
 
 def signed_in_user() -> User:

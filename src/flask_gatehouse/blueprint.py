@@ -2,6 +2,8 @@
 mounts them with GATEHOUSE_URL_PREFIX."""
 
 from flask import Blueprint
+from flask.blueprints import BlueprintSetupState
+from werkzeug.routing import IntegerConverter
 
 from . import errors
 from .api import urls as api_urls
@@ -25,6 +27,25 @@ blueprint = Blueprint(
     static_folder="static/gatehouse",
     static_url_path="/gatehouse-static",
 )
+
+
+class RowId(IntegerConverter):
+    """A row's id in a URL: 0 to 2147483647, the range of PostgreSQL's INTEGER. The pattern
+    itself stops at the bound, so a larger number is no page (404) on every route, where
+    ``int(max=...)`` would let a route with another method on the same path answer 405."""
+
+    regex = (
+        r"(?:0|[1-9]\d{0,8}|1\d{9}|20\d{8}|21[0-3]\d{7}|214[0-6]\d{6}|2147[0-3]\d{5}"
+        r"|21474[0-7]\d{4}|214748[0-2]\d{3}|2147483[0-5]\d{2}|21474836[0-3]\d|214748364[0-7])"
+    )
+
+
+def _add_converters(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters.setdefault("row_id", RowId)
+
+
+# Before any rule: the rules below use it.
+blueprint.record_once(_add_converters)
 
 blueprint.add_url_rule("/register", view_func=auth.register, methods=["GET", "POST"])
 blueprint.add_url_rule("/login", view_func=auth.login, methods=["GET", "POST"])
@@ -85,15 +106,15 @@ blueprint.add_url_rule(
     view_func=two_factor.regenerate_recovery_codes,
     methods=["POST"],
 )
-# Ids are 32-bit integers in the database (PostgreSQL's INTEGER): a larger one is no page,
-# rather than a number the database refuses.
+# Ids are 32-bit integers in the database (PostgreSQL's INTEGER): a larger one is no page
+# (RowId), rather than a number the database refuses.
 blueprint.add_url_rule(
-    "/account/sessions/<int(max=2147483647):session_id>/revoke",
+    "/account/sessions/<row_id:session_id>/revoke",
     view_func=profile.revoke_session,
     methods=["POST"],
 )
 blueprint.add_url_rule(
-    "/account/trusted-browsers/<int(max=2147483647):browser_id>/revoke",
+    "/account/trusted-browsers/<row_id:browser_id>/revoke",
     view_func=profile.forget_trusted_browser,
     methods=["POST"],
 )
@@ -122,13 +143,13 @@ blueprint.add_url_rule(
     "/account/passkeys", view_func=passkeys.add, endpoint="passkey_add", methods=["POST"]
 )
 blueprint.add_url_rule(
-    "/account/passkeys/<int(max=2147483647):passkey_id>/rename",
+    "/account/passkeys/<row_id:passkey_id>/rename",
     view_func=passkeys.rename,
     endpoint="passkey_rename",
     methods=["POST"],
 )
 blueprint.add_url_rule(
-    "/account/passkeys/<int(max=2147483647):passkey_id>/delete",
+    "/account/passkeys/<row_id:passkey_id>/delete",
     view_func=passkeys.remove,
     endpoint="passkey_remove",
     methods=["POST"],
@@ -196,7 +217,7 @@ blueprint.add_url_rule(
     methods=["GET", "POST"],
 )
 blueprint.add_url_rule(
-    "/account/tokens/<int(max=2147483647):token_id>/revoke",
+    "/account/tokens/<row_id:token_id>/revoke",
     view_func=tokens.revoke_token,
     endpoint="revoke_access_token",
     methods=["POST"],

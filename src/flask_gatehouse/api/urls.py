@@ -128,7 +128,7 @@ def register(blueprint: Blueprint) -> None:
     )
     route(f"{own}/sessions", view_func=account_routes.sessions, endpoint="api_sessions")
     route(
-        f"{own}/sessions/<int(max=2147483647):session_id>",
+        f"{own}/sessions/<row_id:session_id>",
         view_func=account_routes.revoke_session,
         endpoint="api_revoke_session",
         methods=["DELETE"],
@@ -179,7 +179,7 @@ def register(blueprint: Blueprint) -> None:
         methods=["POST"],
     )
     route(
-        f"{factors}/trusted-browsers/<int(max=2147483647):browser_id>",
+        f"{factors}/trusted-browsers/<row_id:browser_id>",
         view_func=factor_routes.forget_trusted_browser,
         endpoint="api_forget_trusted_browser",
         methods=["DELETE"],
@@ -198,13 +198,13 @@ def register(blueprint: Blueprint) -> None:
         methods=["POST"],
     )
     route(
-        f"{factors}/passkeys/<int(max=2147483647):passkey_id>",
+        f"{factors}/passkeys/<row_id:passkey_id>",
         view_func=factor_routes.passkey_rename,
         endpoint="api_passkey_rename",
         methods=["PATCH"],
     )
     route(
-        f"{factors}/passkeys/<int(max=2147483647):passkey_id>",
+        f"{factors}/passkeys/<row_id:passkey_id>",
         view_func=factor_routes.passkey_remove,
         endpoint="api_passkey_remove",
         methods=["DELETE"],
@@ -241,7 +241,7 @@ def register(blueprint: Blueprint) -> None:
         methods=["POST"],
     )
     route(
-        f"{tokens}/<int(max=2147483647):token_id>",
+        f"{tokens}/<row_id:token_id>",
         view_func=token_routes.revoke_token,
         endpoint="api_revoke_access_token",
         methods=["DELETE"],

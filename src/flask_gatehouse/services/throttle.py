@@ -74,20 +74,26 @@ class _RouteLimit:
     spec: Callable[[], str]
     scope: str
     key_func: Callable[[], str] | None
+    exempt_when: Callable[[], bool] | None
 
 
 def limit(
-    spec: Callable[[], str], *, scope: str, key_func: Callable[[], str] | None = None
+    spec: Callable[[], str],
+    *,
+    scope: str,
+    key_func: Callable[[], str] | None = None,
+    exempt_when: Callable[[], bool] | None = None,
 ) -> Callable[[F], F]:
     """Mark a Gatehouse view with a limit on the requests that act (POST, PUT, PATCH,
     DELETE; never a GET), counted in ``scope``: every view of
     one scope (a page and its JSON API twin) spends the same counters. Nothing is wrapped
-    here: the views are shared by every app, while each app has its own Limiter (and so its
+    here (``exempt_when`` says which requests it does not count): the views are shared by
+    every app, while each app has its own Limiter (and so its
     own counters), which ``create_limiter`` applies to that app's copy of the view."""
 
     def mark(view: F) -> F:
         limits: list[_RouteLimit] = view.__dict__.setdefault(_LIMITS_ATTRIBUTE, [])
-        limits.append(_RouteLimit(spec, scope, key_func))
+        limits.append(_RouteLimit(spec, scope, key_func, exempt_when))
         return view
 
     return mark
@@ -120,7 +126,11 @@ def create_limiter(app: Flask) -> Limiter:
         wrapped: Any = view
         for mark in marks:
             wrapped = limiter.shared_limit(
-                mark.spec, mark.scope, key_func=mark.key_func, methods=_ACTING_METHODS
+                mark.spec,
+                mark.scope,
+                key_func=mark.key_func,
+                methods=_ACTING_METHODS,
+                exempt_when=mark.exempt_when,
             )(wrapped)
         app.view_functions[endpoint] = wrapped
     return limiter
