@@ -137,10 +137,11 @@ def test_a_slow_smtp_server_does_not_slow_the_response(make_app: Any) -> None:
         sign_up(app.test_client(), "bob@example.com")
         assert smtp.holding.wait(5), "the first message never reached the server"
         # The sending thread is now stuck in the first message; a second sign-up must not be.
-        started = time.perf_counter()
+        # The server holds it until released (or 10 s): a response that waited for the mail
+        # would come back only after the server had taken it, so nothing received yet means
+        # the response did not wait (no clock: a timed bound failed on a loaded machine).
         response = sign_up(app.test_client(), "carol@example.com")
         assert response.status_code == 302
-        assert time.perf_counter() - started < 1.0
         assert not smtp.received
         smtp.release.set()
         assert testing.wait_for_mail(app)
