@@ -33,11 +33,7 @@ run: deps
 
 # Lint, type-check, then the whole suite twice: SQLite with in-memory rate-limit counters,
 # and PostgreSQL with counters in Redis. tests/test_api_contract.py (schemathesis's command
-# line against the demo served by gunicorn, on a database of its own) runs in the first only,
-# as do the API twins of the account pages (tests/test_api_{account,factors,recovery,tokens}):
-# they render flows whose PostgreSQL behaviour the page tests cover in both passes, and the
-# API's own machinery (client kinds, sessions, pending sign-ins) is tests/test_api_auth.py,
-# which runs in both. This keeps `make test` near its time budget.
+# line against the demo served by gunicorn, on a database of its own) runs in the first only.
 test: test-deps lint typecheck pytest
 
 lint:
@@ -54,8 +50,7 @@ pytest-sqlite:
 
 pytest-postgresql:
 	$(BIN)/pytest --database-url $(PG_URL) --ratelimit-storage-uri $(REDIS_URL) \
-		--ignore tests/test_api_contract.py $(foreach part,account factors recovery tokens,\
-		--ignore tests/test_api_$(part).py)
+		--ignore tests/test_api_contract.py
 
 # Refresh the README's screenshots from the browser tests.
 screenshots: test-deps
