@@ -36,6 +36,8 @@ EMAIL_CHANGED = "Your email address has been changed."
 EMAIL_CONFIRMED = "Your email address is confirmed. You can sign in now."
 PASSWORD_CHANGED = "Your password has been changed and every other device signed out."
 PASSWORD_RESET = "Your password has been changed. Sign in with your new password."
+PASSKEYS_OFF = "Passkeys are off on this site."
+PASSKEY_SIGN_IN_OFF = "Signing in with a passkey is off on this site."
 ACCOUNT_SECURED = (
     "Every browser signed in to your account was signed out and its password no longer works. "
     "We've emailed you a link to set a new password."

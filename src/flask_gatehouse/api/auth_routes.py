@@ -154,7 +154,7 @@ def two_factor() -> ResponseReturnValue:
 def two_factor_passkey_options() -> ResponseReturnValue:
     """Options for answering the two-factor stage with a passkey or security key."""
     if mode() == "off":
-        return refusal(404, "Passkeys are off on this site.")
+        return refusal(404, messages.PASSKEYS_OFF)
     options = signin.second_factor_options()
     if options is None:
         return refusal(401, messages.SIGN_IN_EXPIRED)
@@ -164,7 +164,7 @@ def two_factor_passkey_options() -> ResponseReturnValue:
 @api_route
 def two_factor_passkey() -> ResponseReturnValue:
     if mode() == "off":
-        return refusal(404, "Passkeys are off on this site.")
+        return refusal(404, messages.PASSKEYS_OFF)
     credential = json_body.credential(json_body.read())
     check = signin.pass_two_factor("", trust_browser=False, assertion=credential)
     return _code_checked(check)
@@ -229,14 +229,14 @@ def new_password() -> ResponseReturnValue:
 def passkey_options() -> ResponseReturnValue:
     """Options for signing in with a passkey (no address needed: a discoverable one)."""
     if mode() != "on":
-        return refusal(404, "Signing in with a passkey is off on this site.")
+        return refusal(404, messages.PASSKEY_SIGN_IN_OFF)
     return reply({"publicKey": signin.passkey_options("sign_in", None)})
 
 
 @api_route
 def passkey_login() -> ResponseReturnValue:
     if mode() != "on":
-        return refusal(404, "Signing in with a passkey is off on this site.")
+        return refusal(404, messages.PASSKEY_SIGN_IN_OFF)
     if current_user.is_authenticated:
         return refusal(409, _ALREADY)
     credential = json_body.credential(json_body.read())
@@ -254,8 +254,7 @@ def reauthenticate() -> ResponseReturnValue:
     found = form(ReauthenticateForm, needs_code=second_factor.is_enabled(user))
     if not found.validate_on_submit():
         return invalid(found)
-    body = json_body.read()
-    assertion = json_body.credential(body) if "credential" in body else None
+    assertion = json_body.optional_credential(json_body.read())
     result = signin.reauthenticate(user, found.password.data or "", found.code.data, assertion)
     if result.ok:
         return reply({"user": account(user)})
@@ -273,7 +272,7 @@ def reauthenticate() -> ResponseReturnValue:
 def reauthenticate_second_factor_options() -> ResponseReturnValue:
     """Options for a passkey or security key in place of the code at re-authentication."""
     if mode() == "off":
-        return refusal(404, "Passkeys are off on this site.")
+        return refusal(404, messages.PASSKEYS_OFF)
     return reply({"publicKey": signin.passkey_options("second_factor", signed_in_user())})
 
 
@@ -283,7 +282,7 @@ def reauthenticate_passkey_options() -> ResponseReturnValue:
     """Options for re-authenticating with one of the account's passkeys alone (no password:
     an account without one has no other way)."""
     if mode() != "on":
-        return refusal(404, "Signing in with a passkey is off on this site.")
+        return refusal(404, messages.PASSKEY_SIGN_IN_OFF)
     return reply({"publicKey": signin.passkey_options("reauthenticate", signed_in_user())})
 
 
@@ -291,7 +290,7 @@ def reauthenticate_passkey_options() -> ResponseReturnValue:
 @login_required
 def reauthenticate_with_passkey() -> ResponseReturnValue:
     if mode() != "on":
-        return refusal(404, "Signing in with a passkey is off on this site.")
+        return refusal(404, messages.PASSKEY_SIGN_IN_OFF)
     user = signed_in_user()
     if not signin.reauthenticate_with_passkey(user, json_body.credential(json_body.read())):
         return refusal(400, messages.PASSKEY_REFUSED)

@@ -22,7 +22,6 @@ from .guard import api_route, form
 from .replies import invalid, refusal, reply, timestamp
 
 _ALREADY_ON = "Two-factor authentication is already on."
-_PASSKEYS_OFF = "Passkeys are off on this site."
 _BAD_NAME = f"Give the passkey a name of 1 to {NAME_LENGTH} characters."
 
 
@@ -149,7 +148,7 @@ def passkeys_list() -> ResponseReturnValue:
     only), and how many it may have. One ``flagged_at`` answered as a clone would: refused
     since, to be removed."""
     if _passkeys_off():
-        return refusal(404, _PASSKEYS_OFF)
+        return refusal(404, messages.PASSKEYS_OFF)
     found = passkeys.overview(signed_in_user())
     return reply(
         {
@@ -165,7 +164,7 @@ def passkeys_list() -> ResponseReturnValue:
 def passkey_add_options() -> ResponseReturnValue:
     """Options for ``navigator.credentials.create()``."""
     if _passkeys_off():
-        return refusal(404, _PASSKEYS_OFF)
+        return refusal(404, messages.PASSKEYS_OFF)
     user = signed_in_user()
     if user.email_confirmed_at is None:
         return refusal(400, messages.CONFIRM_FIRST)
@@ -182,7 +181,7 @@ def passkey_add() -> ResponseReturnValue:
     """The new credential (``credential.toJSON()``) and an optional name. A security key that
     is the account's only second factor comes with ``needs_recovery_codes``: make them now."""
     if _passkeys_off():
-        return refusal(404, _PASSKEYS_OFF)
+        return refusal(404, messages.PASSKEYS_OFF)
     body = json_body.read()
     credential = json_body.credential(body)
     name = body.get("name", "")
@@ -208,7 +207,7 @@ def passkey_add() -> ResponseReturnValue:
 @recent_login_required
 def passkey_rename(passkey_id: int) -> ResponseReturnValue:
     if _passkeys_off():
-        return refusal(404, _PASSKEYS_OFF)
+        return refusal(404, messages.PASSKEYS_OFF)
     found = form(PasskeyNameForm)
     if not found.validate_on_submit():
         return refusal(400, _BAD_NAME, fields={"name": _BAD_NAME})
@@ -222,7 +221,7 @@ def passkey_rename(passkey_id: int) -> ResponseReturnValue:
 @recent_login_required
 def passkey_remove(passkey_id: int) -> ResponseReturnValue:
     if _passkeys_off():
-        return refusal(404, _PASSKEYS_OFF)
+        return refusal(404, messages.PASSKEYS_OFF)
     outcome = passkeys.remove(signed_in_user(), passkey_id)
     if outcome == "required":
         message = messages.LAST_FACTOR_REQUIRED

@@ -8,8 +8,6 @@ A mailed link's token (the end of ``/reset/<token>``, ``/confirm/<token>`` or
 whether or not the address has an account.
 """
 
-from typing import Any
-
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -35,14 +33,6 @@ def _link_invalid(what: str) -> ResponseReturnValue:
     return refusal(400, messages.link_invalid(what))
 
 
-def _credential() -> dict[str, Any] | None:
-    """The passkey's answer that stands for the second-factor code, when the body has one."""
-    body = json_body.read()
-    if not isinstance(body, dict) or "credential" not in body:
-        return None
-    return json_body.credential(body)
-
-
 @api_route
 def forgot_password() -> ResponseReturnValue:
     """``{email}``: mail a reset link; one answer whether or not the address has an account."""
@@ -66,7 +56,7 @@ def reset_password() -> ResponseReturnValue:
     user = recovery.reset_target(token)
     if user is None:
         return _link_invalid("password reset link")
-    credential = _credential()
+    credential = json_body.optional_credential(json_body.read())
     needs_code = credential is None and second_factor.is_enabled(user)
     found = form(ResetPasswordForm, user, needs_code=needs_code)
     if not found.validate_on_submit():
@@ -85,7 +75,7 @@ def reset_passkey_options() -> ResponseReturnValue:
     """``{token}``: options for a passkey or security key of the link's account, to send as
     ``credential`` in place of the code."""
     if mode() == "off":
-        return refusal(404, "Passkeys are off on this site.")
+        return refusal(404, messages.PASSKEYS_OFF)
     link = form(LinkForm)
     if not link.validate_on_submit():
         return invalid(link)

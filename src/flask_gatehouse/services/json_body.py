@@ -30,3 +30,8 @@ def credential(body: Any) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise BadRequest("Send the credential as a JSON object (credential.toJSON()).")
     return found
+
+
+def optional_credential(body: Any) -> dict[str, Any] | None:
+    """A passkey's answer standing in for a second-factor code, when ``body`` carries one."""
+    return credential(body) if isinstance(body, dict) and "credential" in body else None
