@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 DEMO := cd examples/blog && FLASK_DEBUG=1 ../../$(BIN)/flask --app blog
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/test
 REDIS_URL ?= redis://127.0.0.1:6379/0
+SCALE_OUT_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/gatehouse_scale_out
+SCALE_OUT_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql bench deps test-deps chromium screenshots \
-	api-docs
+	api-docs oidc-provider
 
 $(BIN)/flask:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,15 @@ $(BIN)/flask:
 deps: $(BIN)/flask
 	$(BIN)/pip install --quiet -e .
 
-test-deps: $(BIN)/flask chromium
+test-deps: $(BIN)/flask chromium oidc-provider
 	$(BIN)/pip install --quiet -e '.[test]'
+
+# The OpenID Connect provider the social-login tests start (node's oidc-provider, from npm).
+oidc-provider: tests/oidc_provider/node_modules/.package-lock.json
+
+tests/oidc_provider/node_modules/.package-lock.json: tests/oidc_provider/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd tests/oidc_provider && npm ci --silent --no-audit --no-fund
 
 # Debian's Chromium drives the browser tests (Playwright cannot download its own here).
 chromium:
@@ -43,10 +52,14 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-pytest: pytest-sqlite pytest-postgresql
+# The two passes run side by side (one per core), each with its own scale-out database and
+# Redis database; each pass's output is printed whole when it ends.
+pytest:
+	$(MAKE) --no-print-directory -j2 --output-sync=target pytest-sqlite pytest-postgresql
 
 pytest-sqlite:
-	$(BIN)/pytest
+	GATEHOUSE_SCALE_OUT_DATABASE_URL=$(SCALE_OUT_PG_URL) GATEHOUSE_SCALE_OUT_REDIS_URL=$(SCALE_OUT_REDIS_URL) \
+		$(BIN)/pytest
 
 pytest-postgresql:
 	$(BIN)/pytest --database-url $(PG_URL) --ratelimit-storage-uri $(REDIS_URL) \

@@ -73,9 +73,30 @@ SCALE_OUT_DATABASE_URL = os.environ.get(
 )
 
 
+def _create_missing_database(target: str) -> None:
+    """Create the PostgreSQL database ``target`` names when it does not exist yet, so each
+    pass of ``make test`` (which run side by side) can have one of its own."""
+    url = sa.make_url(target)
+    if url.get_backend_name() != "postgresql" or url.database is None:
+        return
+    engine = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            exists = connection.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+            ).first()
+            if exists is None:
+                connection.exec_driver_sql(f'CREATE DATABASE "{url.database}"')
+    except sa.exc.OperationalError as error:
+        pytest.exit(f"database server of {target} is unreachable: {error}", returncode=1)
+    finally:
+        engine.dispose()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     url = session.config.getoption("--database-url")
     for target in {url or SCALE_OUT_DATABASE_URL, SCALE_OUT_DATABASE_URL}:
+        _create_missing_database(target)
         engine = sa.create_engine(target)
         try:
             with engine.begin() as connection:

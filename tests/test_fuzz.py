@@ -38,6 +38,17 @@ from werkzeug.test import encode_multipart, run_wsgi_app
 from flask_gatehouse.config import DEFAULTS
 from flask_gatehouse.testing import captured_mail
 from tests.conftest import PASSWORD, Account, csrf_token, login
+from tests.social_providers import (
+    GitHubLikeProvider,
+    OidcProvider,
+    github,
+    github_provider,
+    oidc,
+    oidc_provider,
+)
+from tests.test_social_login import providers
+
+__all__ = ["github", "github_provider", "oidc", "oidc_provider"]
 
 SEED = int(os.environ.get("GATEHOUSE_FUZZ_SEED", "10"))
 ROUNDS = int(os.environ.get("GATEHOUSE_FUZZ_ROUNDS", "1"))
@@ -317,15 +328,17 @@ class Fuzzer:
 
     def path_values(self, rule: Rule) -> dict[str, Any]:
         return {
-            name: self._path_value(converter, arguments)
+            name: self._path_value(converter, arguments, name)
             for converter, arguments, name in _ARGUMENT.findall(rule.rule)
         }
 
-    def _path_value(self, converter: str, arguments: str) -> Any:
+    def _path_value(self, converter: str, arguments: str, name: str) -> Any:
         if converter in ("int", "row_id"):
             return self.number()
         if converter == "any":  # the API's client kinds
             return self.random.choice([item.strip() for item in arguments.split(",")])
+        if name == "provider":  # mostly social login's configured providers
+            return self.random.choice(["oidc", "github", clean(self.text()) or "x"])
         return clean(self.text()) or "x"
 
     def number(self) -> int:
@@ -464,15 +477,20 @@ def _mfa_accounts(user: Any) -> bool:
 
 
 @pytest.fixture
-def fuzz_app(make_app: Any) -> Iterator[Flask]:
+def fuzz_app(make_app: Any, oidc: OidcProvider, github: GitHubLikeProvider) -> Iterator[Flask]:
     """The demo with every rate limit and lockout raised out of the way (the fuzzer must reach
-    the forms, not a 429), its mail caught in a list rather than sent over SMTP."""
+    the forms, not a 429), its mail caught in a list rather than sent over SMTP, and social
+    login's providers (real ones: tests/social_providers.py)."""
     limits = {
         key: "1000000 per minute"
         for key in DEFAULTS
         if key.startswith("GATEHOUSE_") and key.endswith(("_LIMIT", "_LIMITS"))
     }
-    app: Flask = make_app(**limits, GATEHOUSE_MFA_REQUIRED=_mfa_accounts)
+    app: Flask = make_app(
+        **limits,
+        GATEHOUSE_MFA_REQUIRED=_mfa_accounts,
+        GATEHOUSE_OIDC_PROVIDERS=providers(oidc, github),
+    )
     with captured_mail(app):
         yield app
 

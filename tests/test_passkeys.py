@@ -498,6 +498,26 @@ def test_a_passwordless_account_recovers_through_a_reset(
     assert signed_in(client)
 
 
+def test_a_passkey_squatter_loses_the_account_when_the_owner_resets_its_password(
+    app: Flask, client: FlaskClient, mailbox: Mailbox
+) -> None:
+    """Someone signed up with the owner's address and a passkey of their own, and waits: the
+    owner's reset (the first proof of the address) takes the squatter's passkey away."""
+    squatter = Authenticator(ORIGIN)
+    passkey_sign_up(app.test_client(), squatter, "hana@example.com")
+    owner = app.test_client()
+    token = csrf_token(owner.get("/forgot"))
+    owner.post("/forgot", data={"csrf_token": token, "email": "hana@example.com"})
+    assert all_mail_sent()
+    (message,) = [m for m in mailbox.to("hana@example.com") if "Reset" in m["Subject"]]
+    path = link_path(message, "/reset/")
+    form = {"csrf_token": csrf_token(owner.get(path)), "password": "a brand new passphrase 7"}
+    assert owner.post(path, data=form).headers["Location"] == "/login"
+    assert stored(app) == []
+    assert passkey_sign_in(client, squatter).status_code == 400
+    assert not signed_in(client)
+
+
 # --- a passkey in place of the code where a password is typed too ----------------------------
 
 

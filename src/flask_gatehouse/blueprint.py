@@ -7,6 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from . import errors
 from .api import urls as api_urls
+from .services import oidc
 from .views import (
     auth,
     confirmation,
@@ -16,6 +17,7 @@ from .views import (
     password_reset,
     profile,
     settings,
+    social,
     tokens,
     two_factor,
 )
@@ -222,6 +224,25 @@ blueprint.add_url_rule(
     endpoint="revoke_access_token",
     methods=["POST"],
 )
+
+# Social login (GATEHOUSE_OIDC_PROVIDERS): to the provider and back, and the account's links.
+blueprint.add_url_rule("/login/<provider>", view_func=social.social_login, endpoint="social_login")
+blueprint.add_url_rule(
+    "/login/<provider>/callback", view_func=social.social_callback, endpoint="social_callback"
+)
+blueprint.add_url_rule(
+    "/account/connections/<provider>",
+    view_func=social.connect_provider,
+    endpoint="connect_provider",
+)
+blueprint.add_url_rule(
+    "/account/connections/<row_id:identity_id>/remove",
+    view_func=social.disconnect_provider,
+    endpoint="disconnect_provider",
+    methods=["POST"],
+)
+# The buttons on the login and sign-up pages.
+blueprint.add_app_template_global(oidc.providers, "gatehouse_social_providers")
 
 # The JSON API's routes: their own table.
 api_urls.register(blueprint)

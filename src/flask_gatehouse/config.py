@@ -92,6 +92,13 @@ DEFAULTS: dict[str, Any] = {
     #: The WebAuthn relying party id: by default the host of GATEHOUSE_BASE_URL (never the
     #: request's Host header). A parent domain lets subdomains share passkeys.
     "GATEHOUSE_WEBAUTHN_RP_ID": None,
+    #: Social login: a short name (in the URLs /login/<name>) to a provider's settings:
+    #: "discovery_url" (any OpenID Connect provider) or "preset" ("google", "microsoft" with
+    #: "tenant", "gitlab", "github"), "client_id", "client_secret", and optionally "name" (the
+    #: button's label), "scopes", "trusted" (link a verified address to an existing account
+    #: without asking; off) and, for GitHub Enterprise, "authorize_url", "token_url" and
+    #: "api_base_url". Read once, at start-up. See docs/social-login.md.
+    "GATEHOUSE_OIDC_PROVIDERS": {},
     #: Origins (exact, e.g. "https://app.example.com") whose pages may call the API routes
     #: with the user's credentials; empty: none (CORS off).
     "GATEHOUSE_CORS_ORIGINS": (),

@@ -77,3 +77,48 @@ def signed_up_message() -> str:
     if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "off":
         return "Your account is ready. Sign in to continue."
     return "Check your inbox: we sent you a link to confirm your address."
+
+
+FORM_EXPIRED = "That form expired. Please try again."
+PROVIDER_UNLINKED = "Disconnected: that account no longer signs you in here."
+PROVIDER_GONE = "That connected account no longer exists."
+LAST_WAY_IN = (
+    "That is your only way to sign in: set a password (Forgot your password?) or add a passkey "
+    "before disconnecting it."
+)
+SOCIAL_FLOW_INVALID = "That sign-in has expired or was already used. Please start again."
+SOCIAL_RETRY = "That sign-in could not be completed. Please try again."
+SOCIAL_ACCOUNT_REFUSED = "This account cannot sign in."
+SOCIAL_LINK_SIGNED_OUT = "Sign in again to connect an account."
+SOCIAL_LINK_NOT_RECENT = "Confirm it is you again to connect an account."
+
+
+def provider_linked(name: str) -> str:
+    return f"Connected: your {name} account now signs you in here."
+
+
+def provider_already_linked(name: str) -> str:
+    return f"That {name} account was already connected."
+
+
+def provider_gave_no_address(name: str) -> str:
+    return f"{name} did not share a usable email address, so no account can be made from it."
+
+
+def address_has_account(email: str, name: str) -> str:
+    """A provider's address belongs to an account the provider account is not linked to."""
+    return (
+        f"An account here already uses {email}. Sign in to it, then connect {name} from your "
+        "account page."
+    )
+
+
+def provider_account_taken(name: str) -> str:
+    return f"That {name} account is connected to another account here."
+
+
+def confirm_address_first(email: str) -> str:
+    return (
+        f"Confirm your email address first: we sent a link to {email}. Follow it, then sign in "
+        "again."
+    )

@@ -275,6 +275,33 @@ class WebAuthnCredential(Model):
         return f"<WebAuthnCredential {self.id} of user {self.user_id}>"
 
 
+class SocialIdentity(Model):
+    """An account at an OpenID Connect or OAuth 2.0 provider linked to a user: found by
+    (``issuer``, ``subject``), never by email (an address can change hands at a provider;
+    the subject cannot). No provider token is kept."""
+
+    __tablename__ = "gatehouse_social_identities"
+    __table_args__ = (
+        Index("uq_gatehouse_social_identities_issuer", "issuer", "subject", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE"), index=True
+    )
+    #: The provider's short name in GATEHOUSE_OIDC_PROVIDERS (for its label and button).
+    provider: Mapped[str] = mapped_column(String(64))
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    #: The address the provider gave at the last sign-in (shown on the account page only).
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"<SocialIdentity {self.id} of user {self.user_id}>"
+
+
 class WebAuthnChallenge(Model):
     """A WebAuthn challenge handed to a browser: single use (deleted when answered), short
     lived, for one ``purpose`` and, except for a passwordless sign-in, one account."""

@@ -43,6 +43,12 @@ account_secured = _signals.signal("gatehouse.account-secured")
 #: The account was deleted (``user`` is None; the event names the former address and id).
 account_deleted = _signals.signal("gatehouse.account-deleted")
 
+#: A sign-in or a link through a social-login provider committed: sent with ``user``,
+#: ``provider`` (its short name) and ``token`` (the provider's token response, as Authlib
+#: returns it) instead of ``event``. Gatehouse keeps no provider token; a host that calls the
+#: provider's API for the user keeps it here.
+provider_token = _signals.signal("gatehouse.provider-token")
+
 #: (event kind, outcome) -> the signals for it, besides ``security_event``. A reset stores
 #: a new password too: it is one event, and both its signals.
 BY_EVENT = {

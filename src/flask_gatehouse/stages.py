@@ -37,14 +37,16 @@ class Stage(Protocol):
 @dataclass(frozen=True)
 class EmailConfirmation:
     """No sign-in before the address is confirmed (GATEHOUSE_EMAIL_CONFIRMATION "required"):
-    the login page says so and offers a new link."""
+    the login page says so and offers a new link. A sign-in through a social-login provider
+    always waits for it: the provider did not vouch for the address (it would be confirmed
+    if it had), and the account must not open to whoever typed it there."""
 
     key: str = "email_confirmation"
     page: str | None = None
 
     def is_needed(self, user: User, method: str) -> bool:
         required = current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "required"
-        return required and user.email_confirmed_at is None
+        return (required or method == "social") and user.email_confirmed_at is None
 
 
 @dataclass(frozen=True)

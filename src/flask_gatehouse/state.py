@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from .forms import RegisterForm
+    from .services.oidc import Provider
     from .services.outbox import Outbox
 
 
@@ -35,6 +36,8 @@ class State:
     engines: "list[Engine]"
     #: The sign-up form class (GATEHOUSE_REGISTER_FORM).
     register_form: "type[RegisterForm]"
+    #: Social login's providers by short name (GATEHOUSE_OIDC_PROVIDERS), in their order.
+    providers: "dict[str, Provider]"
     #: When this process last deleted expired audit events (``audit.record``).
     events_pruned_at: datetime | None = None
     #: When this process last found the database's schema ready (``/readyz`` trusts it a while).

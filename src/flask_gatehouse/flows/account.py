@@ -10,8 +10,8 @@ from typing import Any, Literal
 from flask import session
 from flask_login import logout_user
 
-from ..models import Event, User, UserSession
-from ..services import audit, passkeys, sessions, users
+from ..models import Event, SocialIdentity, User, UserSession
+from ..services import audit, identities, passkeys, sessions, users
 from ..services.export import account_data
 from ..services.passwords import hash_password
 from ..services.transaction import commit
@@ -45,6 +45,8 @@ class Overview:
     #: GATEHOUSE_PASSKEYS is not "off", and how many the account has.
     passkeys_enabled: bool
     passkey_count: int
+    #: The accounts at social-login providers linked to this one.
+    connections: list[SocialIdentity]
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ def overview(user: User) -> Overview:
         sessions=sessions.active_for(user),
         current_session_id=sessions.current_id(),
         events=audit.recent(user=user, limit=20),
+        connections=identities.of_user(user),
     )
 
 

@@ -16,9 +16,10 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from ..models import Token, User, utcnow
+from ..models import Token, User
 from ..services import (
     access_tokens,
+    address_claim,
     audit,
     mail,
     passkeys,
@@ -140,7 +141,7 @@ def reset_password(
         commit()  # a link for an old address is spent all the same
         return Reset()
     if user.email_confirmed_at is None:
-        user.email_confirmed_at = utcnow()
+        address_claim.claim(user, by="a password reset")
     users.set_password(user, password_hash, event="password_reset")
     commit()
     return Reset(user=user)

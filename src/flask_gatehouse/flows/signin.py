@@ -94,8 +94,8 @@ def sign_in_with_password(
 
 
 def first_factor_passed(user: User, *, method: str, remember: bool, next_url: str | None) -> SignIn:
-    """Where every first factor (``method``: "password" today; a passkey, social login or
-    SAML later) hands over once it has proved ``user``: the stages, then the session."""
+    """Where every first factor (``method``: "password", "passkey", "social"; SAML later)
+    hands over once it has proved ``user``: the stages, then the session."""
     return _advance(user, method=method, remember=remember, next_url=next_url, after=None)
 
 
@@ -267,11 +267,17 @@ def sign_in_with_passkey(credential: dict[str, Any], *, next_url: str | None) ->
         audit.record("login", "failure", user=user, detail="passkey of an inactive account")
         commit()
         return SignIn()
-    stop = stages.stopping_stage(user, method="passkey")
+    return proven_identity(user, method="passkey", next_url=next_url)
+
+
+def proven_identity(user: User, *, method: str, next_url: str | None) -> SignIn:
+    """A first factor that proved who signs in (``method``: "passkey", "social", ...) and so
+    may say why a stopping stage stops it; else on with the stages and the session."""
+    stop = stages.stopping_stage(user, method=method)
     if stop is not None:
         _stopped(user, stop)
         return SignIn(stopped_at=stop.key)
-    return first_factor_passed(user, method="passkey", remember=False, next_url=next_url)
+    return first_factor_passed(user, method=method, remember=False, next_url=next_url)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 
 from ..models import Token, User, utcnow
-from ..services import audit, mail, passkeys, throttle, tokens, users
+from ..services import audit, identities, mail, oidc, passkeys, throttle, tokens, users
 from ..services.identity import TypedEmail
 from ..services.transaction import commit
 
@@ -39,7 +39,7 @@ def sign_up(
         save_host_data(user)
     audit.record("register", "success", user=user)
     if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] != "off":
-        _send_confirmation(user)
+        send_confirmation(user)
     commit()
     return user
 
@@ -92,7 +92,7 @@ def sign_up_with_passkey(credential: dict[str, Any]) -> bool:
     passkeys.attach(user, record, "Passkey 1")
     audit.record("register", "success", user=user, detail="passkey")
     if current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] != "off":
-        _send_confirmation(user)
+        send_confirmation(user)
     commit()
     return True
 
@@ -109,7 +109,7 @@ def resend_confirmation(email: TypedEmail) -> None:
         audit.record("confirmation_requested", "failure", identifier=email.canonical, detail=detail)
     else:
         audit.record("confirmation_requested", "success", user=user)
-        _send_confirmation(user)
+        send_confirmation(user)
     commit()
 
 
@@ -119,22 +119,34 @@ def remind_to_confirm(user: User) -> None:
     Joins the sign-in's transaction."""
     if throttle.count_for_address("confirmation", user.email):
         # Earlier links keep working: the owner may well open the first mail after all.
-        _send_confirmation(user, void_earlier=False)
+        send_confirmation(user, void_earlier=False)
 
 
-def _send_confirmation(user: User, *, void_earlier: bool = True) -> None:
+def send_confirmation(user: User, *, void_earlier: bool = True) -> None:
     """Issue ``user`` a new confirmation link (earlier ones stop working unless not
     ``void_earlier``) and mail it, worded for a moved account when it was imported from
-    the tutorial."""
+    the tutorial, and for an account made by a social-login provider's sign-in: that mail
+    names the provider account, since confirming hands the account to whoever controls it
+    (someone else may have typed this address at a provider that does not verify it)."""
     if void_earlier:
         tokens.void(user, "confirm")
     token = tokens.issue("confirm", user)
+    linked = [
+        (oidc.label(record.provider), record.email or record.subject)
+        for record in identities.of_user(user)
+    ]
+    template = "confirm_email"
+    if user.imported_at is not None:
+        template = "confirm_moved_account"
+    elif linked:
+        template = "confirm_provider_account"
     mail.send(
-        "confirm_moved_account" if user.imported_at is not None else "confirm_email",
+        template,
         user.email,
         username=user.username,
         link=mail.link("gatehouse.confirm_email", token=token),
         valid_for=mail.duration(current_app.config["GATEHOUSE_CONFIRM_MAX_AGE"]),
+        linked=linked,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..models import Token, User, UserSession, utcnow
-from . import access_tokens, audit, passkeys, recovery_codes, totp, trusted_browsers
+from . import access_tokens, audit, identities, passkeys, recovery_codes, totp, trusted_browsers
 from .database import db
 
 
@@ -95,6 +95,18 @@ def account_data(user: User) -> dict[str, Any]:
                 "last_used_ip": record.last_used_ip,
             }
             for record in access_tokens.active_for(user)
+        ],
+        # Who the account is at each provider; no provider token is kept, so none is here.
+        "connected_accounts": [
+            {
+                "provider": record.provider,
+                "issuer": record.issuer,
+                "subject": record.subject,
+                "email": record.email,
+                "created_at": record.created_at.isoformat(),
+                "last_used_at": _time(record.last_used_at),
+            }
+            for record in identities.of_user(user)
         ],
         "security_events": [audit.as_dict(event) for event in audit.recent(user=user, limit=None)],
         "email_links": [

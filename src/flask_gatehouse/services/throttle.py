@@ -212,7 +212,6 @@ class LoginAttempt:
         self._factor = factor
         self._namespace, self._limits = _FACTORS[factor]
         self._key = _lockout_key(identifier_key(typed_key))
-        self._ip = get_remote_address()
         self._held = False
         #: Seconds to wait when the attempt was refused unchecked (the account is locked).
         self.retry_after: int | None = self._reserve()
@@ -224,14 +223,7 @@ class LoginAttempt:
         the wait ran out. A client IP that failed too often gets TooManyRequests."""
         storage, strategy = _storage(), _strategy()
         if self._factor == "password":
-            ip_tiers = _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
-            ip_windows = [
-                strategy.get_window_stats(tier, _LOGIN_IP_NAMESPACE, self._ip) for tier in ip_tiers
-            ]
-            full = [window for window in ip_windows if window.remaining <= 0]
-            if full:
-                # The client, not the account, is refused: the plain 429 page (or JSON error).
-                raise TooManyRequests(retry_after=_wait(full))
+            refuse_failing_ip()
         tiers = _tiers(current_app.config[self._limits])
         in_flight_key = self._in_flight_key
         deadline = time.monotonic() + _INFLIGHT_WAIT
@@ -262,8 +254,7 @@ class LoginAttempt:
             return False
         strategy = _strategy()
         if self._factor == "password":
-            for tier in _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"]):
-                strategy.hit(tier, _LOGIN_IP_NAMESPACE, self._ip)
+            count_failing_ip()
         tiers = _tiers(current_app.config[self._limits])
         for tier in tiers:
             strategy.hit(tier, self._namespace, self._key)
@@ -298,6 +289,26 @@ class LoginAttempt:
             # The slot lapses after _INFLIGHT_EXPIRY; the error that ended the check is
             # the one to report.
             current_app.logger.error("could not release a login attempt: %s", error)
+
+
+def refuse_failing_ip() -> None:
+    """Raise TooManyRequests when this client's failed logins fill GATEHOUSE_LOGIN_IP_LIMIT:
+    the client, not an account, is refused (the plain 429 page, or a JSON error)."""
+    strategy, ip = _strategy(), get_remote_address()
+    windows = [
+        strategy.get_window_stats(tier, _LOGIN_IP_NAMESPACE, ip)
+        for tier in _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"])
+    ]
+    full = [window for window in windows if window.remaining <= 0]
+    if full:
+        raise TooManyRequests(retry_after=_wait(full))
+
+
+def count_failing_ip() -> None:
+    """One failed login (a wrong password, a refused provider callback) of this client."""
+    strategy, ip = _strategy(), get_remote_address()
+    for tier in _tiers(current_app.config["GATEHOUSE_LOGIN_IP_LIMIT"]):
+        strategy.hit(tier, _LOGIN_IP_NAMESPACE, ip)
 
 
 def _wait(windows: list[WindowStats]) -> int:

@@ -23,6 +23,7 @@ def account_page() -> ResponseReturnValue:
         two_factor=found.two_factor,
         passkeys_enabled=found.passkeys_enabled,
         passkey_count=found.passkey_count,
+        connections=found.connections,
         second_factor_only=mode() == "second-factor-only",
         form=ConfirmForm(),
     )

@@ -1,0 +1,92 @@
+"""Accounts at social-login providers linked to users, by (issuer, subject) only.
+
+An address is never the link: providers let addresses change hands, and a provider that does
+not verify them would otherwise hand out other people's accounts. Changes join the caller's
+transaction.
+"""
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..models import SocialIdentity, User, utcnow
+from .database import db
+from .oidc import ProviderIdentity
+
+
+def find(issuer: str, subject: str) -> SocialIdentity | None:
+    """The link of the provider account (``issuer``, ``subject``), if any."""
+    return db().session.scalar(
+        select(SocialIdentity).where(
+            SocialIdentity.issuer == issuer, SocialIdentity.subject == subject
+        )
+    )
+
+
+def of_user(user: User) -> list[SocialIdentity]:
+    """``user``'s linked provider accounts, oldest first."""
+    return list(
+        db().session.scalars(
+            select(SocialIdentity)
+            .where(SocialIdentity.user_id == user.id)
+            .order_by(SocialIdentity.id)
+        )
+    )
+
+
+def count(user: User) -> int:
+    return (
+        db().session.scalar(
+            select(func.count())
+            .select_from(SocialIdentity)
+            .where(SocialIdentity.user_id == user.id)
+        )
+        or 0
+    )
+
+
+def link(user: User, provider: str, found: ProviderIdentity) -> SocialIdentity | None:
+    """Link the provider account ``found`` to ``user``; None when another account took it
+    meanwhile (the unique index decides, inside a savepoint, as for sign-ups)."""
+    now = utcnow()
+    record = SocialIdentity(
+        user_id=user.id,
+        provider=provider,
+        issuer=found.issuer,
+        subject=found.subject,
+        email=found.email,
+        created_at=now,
+        last_used_at=now,
+    )
+    session = db().session
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        return None
+    return record
+
+
+def used(record: SocialIdentity, found: ProviderIdentity) -> None:
+    """A sign-in through ``record``: note when, and the address the provider gives now."""
+    record.last_used_at = utcnow()
+    record.email = found.email
+
+
+def remove(user: User, identity_id: int) -> SocialIdentity | None:
+    """Unlink one of ``user``'s provider accounts; the removed link, or None when it is not
+    theirs."""
+    record = db().session.scalar(
+        select(SocialIdentity).where(
+            SocialIdentity.id == identity_id, SocialIdentity.user_id == user.id
+        )
+    )
+    if record is not None:
+        db().session.execute(delete(SocialIdentity).where(SocialIdentity.id == record.id))
+        db().session.expunge(record)
+    return record
+
+
+def remove_all(user: User) -> int:
+    """Unlink every provider account of ``user``; how many there were."""
+    result = db().session.execute(delete(SocialIdentity).where(SocialIdentity.user_id == user.id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
