@@ -9,7 +9,7 @@ SCALE_OUT_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1/gatehouse_scale_out
 SCALE_OUT_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgresql bench deps test-deps chromium screenshots \
-	api-docs oidc-provider
+	api-docs oidc-provider xmlsec1
 
 $(BIN)/flask:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ $(BIN)/flask:
 deps: $(BIN)/flask
 	$(BIN)/pip install --quiet -e .
 
-test-deps: $(BIN)/flask chromium oidc-provider
+test-deps: $(BIN)/flask chromium oidc-provider xmlsec1
 	$(BIN)/pip install --quiet -e '.[test]'
+
+# The SAML identity provider of the tests (pysaml2) will not start without Debian's xmlsec1
+# program (it signs through the xmlsec binding). Gatehouse itself needs nothing from Debian:
+# the xmlsec wheel bundles its libraries.
+xmlsec1:
+	@command -v xmlsec1 >/dev/null || (apt-get update -qq && apt-get install -y -qq xmlsec1)
 
 # The OpenID Connect provider the social-login tests start (node's oidc-provider, from npm).
 oidc-provider: tests/oidc_provider/node_modules/.package-lock.json

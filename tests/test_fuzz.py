@@ -38,6 +38,7 @@ from werkzeug.test import encode_multipart, run_wsgi_app
 from flask_gatehouse.config import DEFAULTS
 from flask_gatehouse.testing import captured_mail
 from tests.conftest import PASSWORD, Account, csrf_token, login
+from tests.saml_idp import SamlIdp, saml_idp, saml_idp_server
 from tests.social_providers import (
     GitHubLikeProvider,
     OidcProvider,
@@ -46,9 +47,10 @@ from tests.social_providers import (
     oidc,
     oidc_provider,
 )
+from tests.test_saml import providers as saml_providers
 from tests.test_social_login import providers
 
-__all__ = ["github", "github_provider", "oidc", "oidc_provider"]
+__all__ = ["github", "github_provider", "oidc", "oidc_provider", "saml_idp", "saml_idp_server"]
 
 SEED = int(os.environ.get("GATEHOUSE_FUZZ_SEED", "10"))
 ROUNDS = int(os.environ.get("GATEHOUSE_FUZZ_ROUNDS", "1"))
@@ -338,7 +340,7 @@ class Fuzzer:
         if converter == "any":  # the API's client kinds
             return self.random.choice([item.strip() for item in arguments.split(",")])
         if name == "provider":  # mostly social login's configured providers
-            return self.random.choice(["oidc", "github", clean(self.text()) or "x"])
+            return self.random.choice(["oidc", "github", "corp", "open", clean(self.text()) or "x"])
         return clean(self.text()) or "x"
 
     def number(self) -> int:
@@ -477,10 +479,12 @@ def _mfa_accounts(user: Any) -> bool:
 
 
 @pytest.fixture
-def fuzz_app(make_app: Any, oidc: OidcProvider, github: GitHubLikeProvider) -> Iterator[Flask]:
+def fuzz_app(
+    make_app: Any, oidc: OidcProvider, github: GitHubLikeProvider, saml_idp: SamlIdp
+) -> Iterator[Flask]:
     """The demo with every rate limit and lockout raised out of the way (the fuzzer must reach
     the forms, not a 429), its mail caught in a list rather than sent over SMTP, and social
-    login's providers (real ones: tests/social_providers.py)."""
+    login's providers and SAML's IdPs (real ones: tests/social_providers.py, saml_idp.py)."""
     limits = {
         key: "1000000 per minute"
         for key in DEFAULTS
@@ -490,6 +494,7 @@ def fuzz_app(make_app: Any, oidc: OidcProvider, github: GitHubLikeProvider) -> I
         **limits,
         GATEHOUSE_MFA_REQUIRED=_mfa_accounts,
         GATEHOUSE_OIDC_PROVIDERS=providers(oidc, github),
+        GATEHOUSE_SAML_PROVIDERS=saml_providers(saml_idp),
     )
     with captured_mail(app):
         yield app

@@ -7,7 +7,6 @@ from werkzeug.routing import IntegerConverter
 
 from . import errors
 from .api import urls as api_urls
-from .services import oidc
 from .views import (
     auth,
     confirmation,
@@ -16,11 +15,13 @@ from .views import (
     passkeys,
     password_reset,
     profile,
+    saml,
     settings,
     social,
     tokens,
     two_factor,
 )
+from .views.providers import sign_in_buttons
 
 blueprint = Blueprint(
     "gatehouse",
@@ -241,8 +242,20 @@ blueprint.add_url_rule(
     endpoint="disconnect_provider",
     methods=["POST"],
 )
-# The buttons on the login and sign-up pages.
-blueprint.add_app_template_global(oidc.providers, "gatehouse_social_providers")
+# SAML single sign-on (GATEHOUSE_SAML_PROVIDERS). The assertion consumer service takes the
+# IdP's cross-site POST.
+blueprint.add_url_rule("/saml/<provider>/login", view_func=saml.saml_login, endpoint="saml_login")
+blueprint.add_url_rule(
+    "/saml/<provider>/acs", view_func=saml.saml_acs, endpoint="saml_acs", methods=["POST"]
+)
+blueprint.add_url_rule(
+    "/saml/<provider>/metadata", view_func=saml.saml_metadata, endpoint="saml_metadata"
+)
+blueprint.add_url_rule(
+    "/saml/<provider>/connect", view_func=saml.saml_connect, endpoint="saml_connect"
+)
+# The buttons on the login and sign-up pages, and the account page's "Connect" links.
+blueprint.add_app_template_global(sign_in_buttons, "gatehouse_providers")
 
 # The JSON API's routes: their own table.
 api_urls.register(blueprint)

@@ -99,6 +99,16 @@ DEFAULTS: dict[str, Any] = {
     #: without asking; off) and, for GitHub Enterprise, "authorize_url", "token_url" and
     #: "api_base_url". Read once, at start-up. See docs/social-login.md.
     "GATEHOUSE_OIDC_PROVIDERS": {},
+    #: SAML single sign-on: a short name (in the URLs /saml/<name>/...) to an identity
+    #: provider's settings: "metadata_url" or "metadata_xml" (the IdP's metadata), and
+    #: optionally "name" (the button's label), "email_attribute" (default "email"; else an
+    #: address-shaped NameID), "trust_email" (the IdP's addresses count as verified; off),
+    #: "sp_cert" and "sp_key" (PEM: the SP signs its requests), "idp_initiated" (accept
+    #: responses nobody here asked for; off), "mfa_enforced" (the host vouches that the IdP
+    #: asks a second factor, so Gatehouse does not; off) and "subject_attribute" (a
+    #: persistent attribute naming the user instead of the NameID). Read at start-up. See
+    #: docs/saml.md.
+    "GATEHOUSE_SAML_PROVIDERS": {},
     #: Origins (exact, e.g. "https://app.example.com") whose pages may call the API routes
     #: with the user's credentials; empty: none (CORS off).
     "GATEHOUSE_CORS_ORIGINS": (),

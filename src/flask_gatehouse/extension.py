@@ -17,7 +17,7 @@ from .cli import cli
 from .config import DEFAULTS
 from .forms import RegisterForm
 from .models import Model
-from .services import access_tokens, mail, oidc, outbox, sessions, throttle
+from .services import access_tokens, mail, oidc, outbox, saml, sessions, throttle
 from .services.database import add_version_location, configure_engines
 from .services.passwords import MIN_LENGTH_FLOOR
 
@@ -104,6 +104,7 @@ class Gatehouse:
             engines=engines,
             register_form=_register_form(app.config["GATEHOUSE_REGISTER_FORM"]),
             providers=oidc.configure(app),
+            saml_providers=saml.configure(app),
         )
 
 

@@ -122,3 +122,18 @@ def confirm_address_first(email: str) -> str:
         f"Confirm your email address first: we sent a link to {email}. Follow it, then sign in "
         "again."
     )
+
+
+SAML_UNSOLICITED = (
+    "That sign-in was not started here, or it has expired. Please start again from the sign-in "
+    "page."
+)
+SAML_REFUSED = "The identity provider's answer could not be accepted. Please sign in again."
+SAML_UNREACHABLE = "The identity provider could not be reached. Please try again in a moment."
+
+
+def saml_no_subject(name: str) -> str:
+    return (
+        f"{name} did not say who signed in for good (a transient name, or a missing "
+        "attribute), so no account can be found from it. Ask the site's administrators."
+    )

@@ -302,6 +302,48 @@ class SocialIdentity(Model):
         return f"<SocialIdentity {self.id} of user {self.user_id}>"
 
 
+class SamlRequest(Model):
+    """An AuthnRequest a browser was sent to a SAML IdP with, until the IdP answers (or 10
+    minutes pass): found by the digest of the browser's ``gatehouse_saml`` cookie, since the
+    IdP's cross-site POST carries no session cookie (``services/saml``)."""
+
+    __tablename__ = "gatehouse_saml_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The AuthnRequest's ID, which the response's InResponseTo must name.
+    request_id: Mapped[str] = mapped_column(String(100), unique=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    browser_digest: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    #: "sign_in", or "link" (for ``user_id``, who started it behind a recent sign-in).
+    purpose: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("gatehouse_users.id", ondelete="CASCADE")
+    )
+    #: The session that asked for a link: signing out ends the request with it.
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("gatehouse_sessions.id", ondelete="CASCADE")
+    )
+    #: Where the browser goes once signed in (already checked by ``safe_next``).
+    next_url: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SamlAssertion(Model):
+    """A SAML assertion already used to sign in, kept until it expires: each is accepted
+    once (python3-saml itself accepts the same response twice)."""
+
+    __tablename__ = "gatehouse_saml_assertions"
+    __table_args__ = (
+        Index("uq_gatehouse_saml_assertions_issuer", "issuer", "assertion_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    assertion_id: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class WebAuthnChallenge(Model):
     """A WebAuthn challenge handed to a browser: single use (deleted when answered), short
     lived, for one ``purpose`` and, except for a passwordless sign-in, one account."""

@@ -16,6 +16,13 @@ from flask import current_app
 from .models import User
 from .services import second_factor, trusted_browsers
 
+#: Sign-ins through an outside provider: social login, SAML (and SAML from an IdP the host
+#: says enforces multi-factor authentication).
+PROVIDER_METHODS = frozenset({"social", "saml", "saml_mfa"})
+#: First factors that are the second too: a passkey that verified its user, and an IdP the
+#: host vouches asks for a second factor itself (GATEHOUSE_SAML_PROVIDERS "mfa_enforced").
+BOTH_FACTORS = frozenset({"passkey", "saml_mfa"})
+
 
 class Stage(Protocol):
     """One step between a proven identity and a session."""
@@ -30,7 +37,8 @@ class Stage(Protocol):
         sign-in."""
 
     def is_needed(self, user: User, method: str) -> bool:
-        """Whether ``user``, who proved who they are by ``method`` ("password", "passkey"),
+        """Whether ``user``, who proved who they are by ``method`` ("password", "passkey",
+        "social", "saml", "saml_mfa"),
         must pass this stage now."""
 
 
@@ -46,7 +54,7 @@ class EmailConfirmation:
 
     def is_needed(self, user: User, method: str) -> bool:
         required = current_app.config["GATEHOUSE_EMAIL_CONFIRMATION"] == "required"
-        return (required or method == "social") and user.email_confirmed_at is None
+        return (required or method in PROVIDER_METHODS) and user.email_confirmed_at is None
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ class TwoFactor:
     page: str | None = "gatehouse.login_two_factor"
 
     def is_needed(self, user: User, method: str) -> bool:
-        if method == "passkey":  # a verified passkey is two factors in one
+        if method in BOTH_FACTORS:
             return False
         return second_factor.is_enabled(user) and not trusted_browsers.vouches_for(user)
 
@@ -84,7 +92,7 @@ class TwoFactorEnrolment:
     page: str | None = "gatehouse.login_two_factor_setup"
 
     def is_needed(self, user: User, method: str) -> bool:
-        if method == "passkey":
+        if method in BOTH_FACTORS:
             return False
         return second_factor.is_required(user) and not second_factor.is_enabled(user)
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .forms import RegisterForm
     from .services.oidc import Provider
     from .services.outbox import Outbox
+    from .services.saml import Provider as SamlProvider
 
 
 @dataclass(eq=False)
@@ -38,6 +39,8 @@ class State:
     register_form: "type[RegisterForm]"
     #: Social login's providers by short name (GATEHOUSE_OIDC_PROVIDERS), in their order.
     providers: "dict[str, Provider]"
+    #: SAML identity providers by short name (GATEHOUSE_SAML_PROVIDERS).
+    saml_providers: "dict[str, SamlProvider]"
     #: When this process last deleted expired audit events (``audit.record``).
     events_pruned_at: datetime | None = None
     #: When this process last found the database's schema ready (``/readyz`` trusts it a while).

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app
 
 from ..models import Token, User, utcnow
-from ..services import audit, identities, mail, oidc, passkeys, throttle, tokens, users
+from ..services import audit, identities, mail, passkeys, throttle, tokens, users
 from ..services.identity import TypedEmail
 from ..services.transaction import commit
 
@@ -132,7 +132,7 @@ def send_confirmation(user: User, *, void_earlier: bool = True) -> None:
         tokens.void(user, "confirm")
     token = tokens.issue("confirm", user)
     linked = [
-        (oidc.label(record.provider), record.email or record.subject)
+        (identities.label(record.provider), record.email or record.subject)
         for record in identities.of_user(user)
     ]
     template = "confirm_email"

@@ -5,12 +5,48 @@ not verify them would otherwise hand out other people's accounts. Changes join t
 transaction.
 """
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import state
 from ..models import SocialIdentity, User, utcnow
 from .database import db
-from .oidc import ProviderIdentity
+
+
+class IdentityProvider(Protocol):
+    """An outside provider of identities: an OpenID Connect or OAuth 2.0 provider, or a SAML
+    identity provider."""
+
+    @property
+    def key(self) -> str:
+        """Its name as stored with the accounts linked through it ("google", "saml:corp")."""
+
+    @property
+    def name(self) -> str:
+        """Its label on pages and in mail."""
+
+    @property
+    def trusted(self) -> bool:
+        """Whether a verified address it gives links the account that has it, unasked."""
+
+    @property
+    def method(self) -> str:
+        """How the sign-in stages see a sign-in through it ("social", "saml", ...)."""
+
+
+@dataclass(frozen=True)
+class ProviderIdentity:
+    """Who the provider says signed in: (``issuer``, ``subject``) names the account there."""
+
+    issuer: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    #: A username to start from (preferred_username, GitHub's login, the name).
+    username: str | None
 
 
 def find(issuer: str, subject: str) -> SocialIdentity | None:
@@ -90,3 +126,13 @@ def remove_all(user: User) -> int:
     """Unlink every provider account of ``user``; how many there were."""
     result = db().session.execute(delete(SocialIdentity).where(SocialIdentity.user_id == user.id))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def label(key: str) -> str:
+    """The name of the provider ``key`` (as stored with a linked account) for pages and mail;
+    the key itself once the host removed the provider."""
+    found = state.get()
+    if key.startswith("saml:"):
+        saml = found.saml_providers.get(key.removeprefix("saml:"))
+        return saml.name if saml is not None else key
+    return found.providers[key].name if key in found.providers else key

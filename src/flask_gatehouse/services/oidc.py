@@ -22,6 +22,7 @@ from flask import Flask, session
 from joserfc.errors import JoseError
 
 from .. import state
+from .identities import ProviderIdentity
 
 #: Seconds Gatehouse waits for a provider on each call (discovery, token, keys, userinfo).
 TIMEOUT = 10
@@ -81,18 +82,8 @@ class Provider:
     #: "oidc" (an ID token, then userinfo) or "github" (OAuth 2.0 and GitHub's user API).
     protocol: Literal["oidc", "github"]
     client: FlaskOAuth2App
-
-
-@dataclass(frozen=True)
-class ProviderIdentity:
-    """Who the provider says signed in: (``issuer``, ``subject``) names the account there."""
-
-    issuer: str
-    subject: str
-    email: str | None
-    email_verified: bool
-    #: A username to start from (preferred_username, GitHub's login, or the name).
-    username: str | None
+    #: How the stages see a sign-in through it.
+    method: str = "social"
 
 
 class ProviderError(Exception):
@@ -194,13 +185,6 @@ def providers() -> list[Provider]:
 
 def find(key: str) -> Provider | None:
     return state.get().providers.get(key)
-
-
-def label(key: str) -> str:
-    """The name of the provider ``key`` for pages and mail (the key itself once the host
-    removed it from GATEHOUSE_OIDC_PROVIDERS)."""
-    found = find(key)
-    return found.name if found is not None else key
 
 
 def authorization_url(provider: Provider, redirect_uri: str, **keep: Any) -> str:

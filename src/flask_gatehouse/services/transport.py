@@ -43,10 +43,14 @@ def host_cookie(name: str) -> str:
     return f"__Host-{name}" if current_app.config["GATEHOUSE_COOKIE_SECURE"] else name
 
 
-def cookie_options() -> dict[str, Any]:
-    """The attributes of every cookie Gatehouse sets (and must repeat to delete one)."""
+def cookie_options(*, cross_site: bool = False) -> dict[str, Any]:
+    """The attributes of every cookie Gatehouse sets (and must repeat to delete one). A
+    ``cross_site`` cookie comes with another site's POST too (a SAML IdP's): ``SameSite=None``,
+    which browsers take only with ``Secure`` (without it, on plain-HTTP development hosts,
+    ``Lax``: an IdP on another port of the same host is the same site)."""
     secure = current_app.config["GATEHOUSE_COOKIE_SECURE"]
-    return {"path": "/", "secure": secure, "httponly": True, "samesite": "Lax"}
+    samesite = "None" if cross_site and secure else "Lax"
+    return {"path": "/", "secure": secure, "httponly": True, "samesite": samesite}
 
 
 def read(name: str, *, apps_send_it: bool = False) -> str | None:
@@ -57,14 +61,21 @@ def read(name: str, *, apps_send_it: bool = False) -> str | None:
     return request.cookies.get(host_cookie(name))
 
 
-def keep(name: str, token: str, *, max_age: timedelta | None, apps_send_it: bool = False) -> None:
+def keep(
+    name: str,
+    token: str,
+    *,
+    max_age: timedelta | None,
+    apps_send_it: bool = False,
+    cross_site: bool = False,
+) -> None:
     """Give the client ``token`` to keep as ``name`` for ``max_age`` (None: a browser
     forgets it when it closes). An app gets it in the answer when ``apps_send_it``."""
     if is_app():
         if apps_send_it:
             g.gatehouse_issued_token = token
         return
-    cookie, options = host_cookie(name), cookie_options()
+    cookie, options = host_cookie(name), cookie_options(cross_site=cross_site)
     seconds = int(max_age.total_seconds()) if max_age is not None else None
 
     @after_this_request

@@ -12,9 +12,11 @@ from flask_login import current_user
 
 from .. import messages
 from ..access import login_required, recent_login_required, signed_in_user
-from ..flows import signin, social
+from ..flows import provider_accounts, signin, social
+from ..flows.provider_accounts import Finished
 from ..forms import ConfirmForm
 from ..services import mail, oidc
+from ..services.identities import IdentityProvider
 from .auth import next_url_of
 
 
@@ -40,7 +42,7 @@ def _start(provider: oidc.Provider, purpose: social.Purpose) -> ResponseReturnVa
             next_url=request.args.get("next"),
         )
     except oidc.ProviderError as error:
-        return _refusal_page(provider, str(error), 503)
+        return refusal_page(provider, str(error), 503)
     return redirect(url)
 
 
@@ -57,26 +59,39 @@ def social_callback(provider: str) -> ResponseReturnValue:
     does not sign in or link answers with its own 4xx page, never a redirect."""
     found = _provider(provider)
     finished = social.finish(found, request.args.get("state"))
-    if finished.outcome == "signed_in" and finished.sign_in is not None:
-        return redirect(next_url_of(finished.sign_in))
-    if finished.outcome == "linked":
-        flash(messages.provider_linked(found.name), "success")
-        return redirect(url_for("gatehouse.account"))
-    if finished.outcome == "already_linked":
-        flash(messages.provider_already_linked(found.name), "info")
-        return redirect(url_for("gatehouse.account"))
-    return _refusal_page(found, finished.message, finished.status, offer_link=finished.offer_link)
+    return finished_page(
+        found, finished, connect_url=url_for("gatehouse.connect_provider", provider=found.key)
+    )
 
 
-def _refusal_page(
-    provider: oidc.Provider, message: str, status: int, *, offer_link: bool = False
+def finished_page(
+    provider: IdentityProvider, finished: Finished, *, connect_url: str, code: int = 302
 ) -> ResponseReturnValue:
-    link_next = url_for("gatehouse.connect_provider", provider=provider.key)
+    """Where a provider's answer sends the browser (``code`` 303 after a POST), or the 4xx
+    page of its refusal, which offers to sign in and connect at ``connect_url`` when the
+    address has an account."""
+    if finished.outcome == "signed_in" and finished.sign_in is not None:
+        return redirect(next_url_of(finished.sign_in), code)
+    if finished.outcome == "linked":
+        flash(messages.provider_linked(provider.name), "success")
+        return redirect(url_for("gatehouse.account"), code)
+    if finished.outcome == "already_linked":
+        flash(messages.provider_already_linked(provider.name), "info")
+        return redirect(url_for("gatehouse.account"), code)
+    return refusal_page(
+        provider,
+        finished.message,
+        finished.status,
+        login_url=url_for("gatehouse.login", next=connect_url) if finished.offer_link else None,
+    )
+
+
+def refusal_page(
+    provider: IdentityProvider, message: str, status: int, *, login_url: str | None = None
+) -> ResponseReturnValue:
+    """A provider's refusal: its own page with its 4xx (or 503) status."""
     page = render_template(
-        "gatehouse/social_refused.html",
-        provider=provider,
-        message=message,
-        login_url=url_for("gatehouse.login", next=link_next) if offer_link else None,
+        "gatehouse/social_refused.html", provider=provider, message=message, login_url=login_url
     )
     return page, status
 
@@ -94,7 +109,7 @@ def disconnect_provider(identity_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(messages.FORM_EXPIRED, "error")
         return redirect(url_for("gatehouse.account"))
-    outcome = social.unlink(signed_in_user(), identity_id)
+    outcome = provider_accounts.unlink(signed_in_user(), identity_id)
     if outcome == "unlinked":
         flash(messages.PROVIDER_UNLINKED, "success")
     elif outcome == "last_way_in":
