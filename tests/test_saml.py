@@ -418,6 +418,40 @@ def test_refused_responses_count_against_the_client(make_app: Any, saml_idp: Sam
     assert login(client, "someone@example.com", PASSWORD).status_code == 429
 
 
+# Single logout, started at the IdP
+
+
+def idp_logout(
+    client: FlaskClient, idp: SamlIdp, name_id: str, *, sign: bool = True
+) -> TestResponse:
+    url = idp.logout_request(
+        "https://gatehouse.test/saml/corp/metadata", name_id=name_id, sign=sign
+    )
+    assert url.startswith("https://gatehouse.test/saml/corp/sls?")
+    return client.get(url.removeprefix("https://gatehouse.test"))
+
+
+def test_the_idps_logout_signs_this_browser_out(
+    app: Flask, client: FlaskClient, saml_idp: SamlIdp
+) -> None:
+    assert sign_in(client, saml_idp).status_code == 303
+    answer = idp_logout(client, saml_idp, "carol@example.com")
+    assert answer.status_code == 302
+    assert answer.headers["Location"].startswith("https://idp.example.com/slo?SAMLResponse=")
+    assert signed_in_as(client) is None
+
+
+def test_a_logout_for_someone_else_or_unsigned_signs_nobody_out(
+    app: Flask, client: FlaskClient, saml_idp: SamlIdp
+) -> None:
+    assert sign_in(client, saml_idp).status_code == 303
+    assert idp_logout(client, saml_idp, "someone.else@example.com").status_code == 302
+    assert signed_in_as(client) == "carol"
+    forged = idp_logout(client, saml_idp, "carol@example.com", sign=False)
+    assert forged.status_code == 400
+    assert signed_in_as(client) == "carol"
+
+
 # The SP's side
 
 

@@ -254,6 +254,7 @@ blueprint.add_url_rule(
 blueprint.add_url_rule(
     "/saml/<provider>/connect", view_func=saml.saml_connect, endpoint="saml_connect"
 )
+blueprint.add_url_rule("/saml/<provider>/sls", view_func=saml.saml_sls, endpoint="saml_sls")
 # The buttons on the login and sign-up pages, and the account page's "Connect" links.
 blueprint.add_app_template_global(sign_in_buttons, "gatehouse_providers")
 

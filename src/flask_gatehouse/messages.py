@@ -129,6 +129,7 @@ SAML_UNSOLICITED = (
     "page."
 )
 SAML_REFUSED = "The identity provider's answer could not be accepted. Please sign in again."
+SAML_LOGOUT_REFUSED = "That sign-out request could not be accepted."
 SAML_UNREACHABLE = "The identity provider could not be reached. Please try again in a moment."
 
 

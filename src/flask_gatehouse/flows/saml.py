@@ -6,11 +6,11 @@ is a first factor, and the stages run after it).
 
 from .. import messages
 from ..models import User
-from ..services import saml, throttle, users
+from ..services import audit, identities, saml, throttle, users
 from ..services.identities import ProviderIdentity
 from ..services.redirects import safe_next
 from ..services.transaction import commit
-from . import provider_accounts
+from . import provider_accounts, signin
 from .provider_accounts import Finished
 
 
@@ -94,3 +94,22 @@ def _identity(provider: saml.Provider, assertion: saml.Assertion) -> ProviderIde
 
 _EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 _TRANSIENT_FORMAT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+
+
+def single_logout(provider: saml.Provider, query: dict[str, str], user: User | None) -> str | None:
+    """The IdP signs a user out everywhere (its LogoutRequest, through this browser): sign
+    this browser out when its session is the account that IdP account is linked to. The URL
+    of the IdP's answer, or None when the request is refused. Raises ``saml.ProviderError``."""
+    try:
+        name_id, back = saml.logout_request(provider, query)
+    except saml.ResponseRefusedError as refused:
+        audit.record("logout", "failure", user=user, detail=f"{provider.key}: {refused}"[:200])
+        commit()
+        return None
+    issuer = str(saml.idp_settings(provider)["entityId"])
+    linked = identities.find(issuer, name_id)
+    if user is not None and linked is not None and linked.user_id == user.id:
+        signin.sign_out(user)
+    else:
+        commit()
+    return back

@@ -309,3 +309,11 @@ def read_response(provider: Provider, form: dict[str, str], request_id: str | No
     from . import saml_toolkit
 
     return saml_toolkit.read_response(provider, idp_settings(provider), form, request_id)
+
+
+def logout_request(provider: Provider, query: dict[str, str]) -> tuple[str, str]:
+    """The NameID an IdP's signed LogoutRequest signs out, and where the browser goes back to
+    the IdP. Raises ResponseRefusedError (and ProviderError)."""
+    from . import saml_toolkit
+
+    return saml_toolkit.logout_request(provider, idp_settings(provider), query)

@@ -23,6 +23,7 @@ from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
@@ -75,6 +76,10 @@ def settings(provider: Provider, idp: dict[str, Any] | None) -> OneLogin_Saml2_S
             "url": mail.link("gatehouse.saml_acs", provider=provider.slug),
             "binding": OneLogin_Saml2_Constants.BINDING_HTTP_POST,
         },
+        "singleLogoutService": {
+            "url": mail.link("gatehouse.saml_sls", provider=provider.slug),
+            "binding": OneLogin_Saml2_Constants.BINDING_HTTP_REDIRECT,
+        },
         "NameIDFormat": OneLogin_Saml2_Constants.NAMEID_UNSPECIFIED,
     }
     if signs:
@@ -88,6 +93,7 @@ def settings(provider: Provider, idp: dict[str, Any] | None) -> OneLogin_Saml2_S
             "idp": idp or {},
             "security": {
                 "authnRequestsSigned": signs,
+                "logoutResponseSigned": signs,
                 "wantAssertionsSigned": True,
                 "wantMessagesSigned": False,
                 "wantNameId": True,
@@ -210,3 +216,25 @@ def _used_until(document: Any, confirmation_not_after: object) -> datetime:
     if not limits:
         return datetime.now(UTC) + _DEFAULT_LIFETIME
     return datetime.fromtimestamp(max(limits), UTC) + _DRIFT
+
+
+def logout_request(
+    provider: Provider, idp: dict[str, Any], query: dict[str, str]
+) -> tuple[str, str]:
+    """An IdP's LogoutRequest (HTTP-Redirect binding): the NameID it signs out, and the URL
+    of the LogoutResponse to send the browser back with. Only a signed request is accepted
+    (python3-saml takes an unsigned one unless every message must be signed, SSO responses
+    included), so no other site can sign a user out through it."""
+    if "SAMLRequest" not in query or "Signature" not in query:
+        raise ResponseRefusedError("not a signed LogoutRequest")
+    auth = OneLogin_Saml2_Auth(
+        _request_data("gatehouse.saml_sls", provider, query), settings(provider, idp)
+    )
+    try:
+        url = auth.process_slo(keep_local_session=True)
+        name_id = OneLogin_Saml2_Logout_Request.get_nameid(auth.get_last_request_xml())
+    except (OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError, ValueError) as error:
+        raise ResponseRefusedError(str(error)) from error
+    if auth.get_errors() or not url:
+        raise ResponseRefusedError(auth.get_last_error_reason() or ", ".join(auth.get_errors()))
+    return str(name_id), str(url)

@@ -62,3 +62,17 @@ def saml_metadata(provider: str) -> ResponseReturnValue:
     except saml.ProviderError:
         return refusal_page(found, messages.SAML_UNREACHABLE, 503)
     return Response(xml, mimetype="application/samlmetadata+xml")
+
+
+def saml_sls(provider: str) -> ResponseReturnValue:
+    """Single logout started at the IdP: its signed LogoutRequest arrives through the browser
+    (a top-level GET, so the session cookie comes with it)."""
+    found = _provider(provider)
+    user = signed_in_user() if current_user.is_authenticated else None
+    try:
+        back = saml_flow.single_logout(found, request.args.to_dict(), user)
+    except saml.ProviderError:
+        return refusal_page(found, messages.SAML_UNREACHABLE, 503)
+    if back is None:
+        return refusal_page(found, messages.SAML_LOGOUT_REFUSED, 400)
+    return redirect(back)
