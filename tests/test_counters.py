@@ -8,6 +8,7 @@ Every test here uses the database storage on the run's database (SQLite, or Post
 import os
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -163,12 +164,33 @@ class Pin:
     def __init__(self, port: int) -> None:
         self._socket = socket.create_connection(("127.0.0.1", port), timeout=30)
         self._socket.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        # Until a worker has taken the connection, the worker released next may take it
+        # instead (a loaded machine is slow to get back to accept()).
+        assert wait_until_accepted(port), "no worker took the pinning connection"
 
     def release(self) -> None:
         self._socket.sendall(b"Connection: close\r\n\r\n")
         while self._socket.recv(65536):
             pass
         self._socket.close()
+
+
+def wait_until_accepted(port: int, timeout: float = 10.0) -> bool:
+    """Wait until the server's listening socket has no connection waiting to be accepted
+    (Linux: a listening socket's rx_queue in /proc/net/tcp is its accept queue)."""
+    local = f":{port:04X}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        listening = [
+            line.split()
+            for line in lines
+            if line.split()[1].endswith(local) and line.split()[3] == "0A"
+        ]
+        if listening and all(int(fields[4].split(":")[1], 16) == 0 for fields in listening):
+            return True
+        time.sleep(0.005)
+    return False
 
 
 def on_both_workers(port: int, first: Callable[[], None], second: Callable[[], None]) -> None:
