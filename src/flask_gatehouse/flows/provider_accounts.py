@@ -60,6 +60,8 @@ def refused(
     detail: str | None = None,
     offer_link: bool = False,
 ) -> Finished:
+    """Nobody signs in: audit it as a failed login and count it against this client's failed
+    logins (GATEHOUSE_LOGIN_IP_LIMIT), as a wrong password is. Commits."""
     throttle.count_failing_ip()
     audit.record("login", "failure", user=user, detail=detail or f"{provider.key}: {message}"[:200])
     commit()

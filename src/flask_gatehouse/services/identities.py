@@ -8,7 +8,7 @@ transaction.
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import state
@@ -66,17 +66,6 @@ def of_user(user: User) -> list[SocialIdentity]:
             .where(SocialIdentity.user_id == user.id)
             .order_by(SocialIdentity.id)
         )
-    )
-
-
-def count(user: User) -> int:
-    return (
-        db().session.scalar(
-            select(func.count())
-            .select_from(SocialIdentity)
-            .where(SocialIdentity.user_id == user.id)
-        )
-        or 0
     )
 
 
