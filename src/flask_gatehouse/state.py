@@ -8,7 +8,7 @@ import os
 import threading
 import weakref
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .services.oidc import Provider
     from .services.outbox import Outbox
     from .services.saml import Provider as SamlProvider
+    from .services.session_lookup import Lane
 
 
 @dataclass(eq=False)
@@ -41,6 +42,8 @@ class State:
     providers: "dict[str, Provider]"
     #: SAML identity providers by short name (GATEHOUSE_SAML_PROVIDERS).
     saml_providers: "dict[str, SamlProvider]"
+    #: The signed-in look-up's lean path per engine (``services/session_lookup``).
+    session_lanes: "dict[Engine, Lane | None]" = field(default_factory=dict)
     #: When this process last deleted expired audit events (``audit.record``).
     events_pruned_at: datetime | None = None
     #: When this process last found the database's schema ready (``/readyz`` trusts it a while).

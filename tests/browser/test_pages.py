@@ -354,6 +354,9 @@ def test_pages_load_cleanly(
     for path in paths:
         page.goto(path)
         expect(page.locator("main h1, main h2").first).to_be_visible()
+        # The login page's script fetches passkey options after the load; leaving before it
+        # answers would cancel the fetch (the test's doing, not the page's).
+        page.wait_for_load_state("networkidle")
     if not signed_in:  # the pages sent back with errors
         page.goto("/register")
         page.get_by_role("button", name="Create an account").click()

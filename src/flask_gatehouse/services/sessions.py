@@ -7,6 +7,7 @@ row, which makes a cookie copied earlier worthless (unlike Flask's signed-cookie
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
@@ -17,7 +18,7 @@ from sqlalchemy import CursorResult, bindparam, delete, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..models import User, UserSession, utcnow
-from . import client, transport
+from . import client, session_lookup, transport
 from .database import db
 
 #: Tokens longer than this are not ours; refuse them before hashing.
@@ -131,11 +132,17 @@ def load_user(_request: object = None) -> User | None:
         _forget_cookie()
         return None
     session = db().session
-    row = session.connection().execute(_RESOLVE, {"digest": digest(token)}).first()
-    if row is None:
+    params = {"digest": digest(token)}
+    fields: Mapping[Any, Any] | None
+    lean = session_lookup.first_row(db().engine, _RESOLVE, params)
+    if lean is False:  # the ordinary path (services/session_lookup says when)
+        row = session.connection().execute(_RESOLVE, params).first()
+        fields = row._mapping if row is not None else None
+    else:
+        fields = lean
+    if fields is None:
         _forget_cookie()
         return None
-    fields = row._mapping
     session_id, last_seen = fields["session_id"], fields["last_seen_at"]
     expires_at, remembered = fields["expires_at"], fields["remembered"]
     now = utcnow()
