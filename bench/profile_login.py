@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile_login.py [--repeat 30]
     .venv/bin/python bench/profile_login.py --cprofile locked     # cProfile of one outcome
+    PROFILE_SORT=tottime PROFILE_LINES=30 .venv/bin/python bench/profile_login.py --cprofile success
 
 The demo app is built as ``suite.py`` builds it (SQLite, 1,000 users, schema from the blog's
 migrations, Gatehouse's defaults through ``FLASK_*`` variables) and called with Flask's test
@@ -174,7 +175,7 @@ def main() -> int:
                 make()
             profile.disable()
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_LINES", "40")))
             print(out.getvalue())
             return 0
         print(f"back-to-back argon2id verify: {back_to_back_verify(args.repeat) * 1000:.1f} ms")
