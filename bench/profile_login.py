@@ -175,7 +175,9 @@ def main() -> int:
                 make()
             profile.disable()
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_LINES", "40")))
+            pstats.Stats(profile, stream=out).sort_stats(
+                os.environ.get("PROFILE_SORT", "cumulative")
+            ).print_stats(int(os.environ.get("PROFILE_LINES", "40")))
             print(out.getvalue())
             return 0
         print(f"back-to-back argon2id verify: {back_to_back_verify(args.repeat) * 1000:.1f} ms")
