@@ -195,26 +195,23 @@ def _announce_link(
     )
 
 
-def other_way_in(user: User, *, without: int | None = None) -> bool:
-    """Whether ``user`` can still sign in without the linked account ``without``: a password,
-    a passkey, or another linked provider account."""
-    if user.password_hash is not None:
+def _other_way_in(user: User, *, another_link: bool) -> bool:
+    """Whether ``user`` can still sign in without one of their linked accounts: a password, a
+    passkey, or ``another_link``ed provider account."""
+    if user.password_hash is not None or another_link:
         return True
-    if passkeys.mode() == "on" and passkeys.count(user, kind="passkey") > 0:
-        return True
-    return any(record.id != without for record in identities.of_user(user))
+    return passkeys.mode() == "on" and passkeys.count(user, kind="passkey") > 0
 
 
 def unlink(user: User, identity_id: int) -> Literal["unlinked", "gone", "last_way_in"]:
     """Unlink one of ``user``'s provider accounts, unless it is their last way to sign in."""
-    if not any(record.id == identity_id for record in identities.of_user(user)):
-        return "gone"
-    if not other_way_in(user, without=identity_id):
-        return "last_way_in"
-    record = identities.remove(user, identity_id)
+    linked = identities.of_user(user)
+    record = next((found for found in linked if found.id == identity_id), None)
     if record is None:
-        commit()
         return "gone"
+    if not _other_way_in(user, another_link=len(linked) > 1):
+        return "last_way_in"
+    identities.remove(record)
     name = identities.label(record.provider)
     audit.record("identity_unlinked", "success", user=user, detail=record.provider)
     mail.send(

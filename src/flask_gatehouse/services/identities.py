@@ -97,18 +97,11 @@ def used(record: SocialIdentity, found: ProviderIdentity) -> None:
     record.email = found.email
 
 
-def remove(user: User, identity_id: int) -> SocialIdentity | None:
-    """Unlink one of ``user``'s provider accounts; the removed link, or None when it is not
-    theirs."""
-    record = db().session.scalar(
-        select(SocialIdentity).where(
-            SocialIdentity.id == identity_id, SocialIdentity.user_id == user.id
-        )
-    )
-    if record is not None:
-        db().session.execute(delete(SocialIdentity).where(SocialIdentity.id == record.id))
-        db().session.expunge(record)
-    return record
+def remove(record: SocialIdentity) -> None:
+    """Unlink one provider account."""
+    session = db().session
+    session.execute(delete(SocialIdentity).where(SocialIdentity.id == record.id))
+    session.expunge(record)
 
 
 def remove_all(user: User) -> int:

@@ -18,8 +18,8 @@ which reports it as usual (503).
 
 The connections are outside the engine's pool (as many per worker as look-ups ever ran at
 once in it, at most its threads: count them in the database's connection limit), closed when
-the engine is disposed or the app dropped, and never used in a forked child (a lane records
-its process).
+the engine is disposed or the app dropped, and never used in a forked child (which disposes
+its engines: the parent's connections are forgotten there, not closed).
 """
 
 import os
@@ -61,11 +61,10 @@ class Lane:
         ]
         self.errors: type[Exception] = dialect.loaded_dbapi.Error
         self.engine = engine
-        self.pid = os.getpid()
         #: Idle connections; list.pop and list.append are atomic, so no lock is needed.
         self._idle: list[Any] = []
         # Closed when the lane goes, however it goes (an app dropped without disposing).
-        self._finalizer = weakref.finalize(self, _close_each, self._idle, self.pid)
+        self._finalizer = weakref.finalize(self, _close_each, self._idle, os.getpid())
 
     def _take(self) -> Any:
         try:
@@ -124,22 +123,18 @@ def _close_quietly(dbapi: Any) -> None:
 
 def lane_for(engine: Engine, statement: Select[Any]) -> Lane | None:
     """The lean path of ``statement`` on ``engine`` (None where it does not apply), built
-    once and kept in the app's state until the engine is disposed."""
+    once and kept in the app's state until the engine is disposed (a forked child disposes
+    its engines, ``state.State.after_fork``, so it never sees its parent's lane)."""
     lanes = state.get().session_lanes
-    known = engine in lanes
-    found = lanes.get(engine)
-    if known and (found is None or found.pid == os.getpid()):
-        return found
+    if engine in lanes:
+        return lanes[engine]
     usable = (
         isinstance(engine.pool, QueuePool)
         and engine.url.database not in (None, "", ":memory:")
         and engine.dialect.name in ("sqlite", "postgresql")
     )
     lane = Lane(engine, statement) if usable else None
-    if found is not None:  # built before a fork: its connections are the parent's
-        found.close_all()
-        lanes[engine] = lane
-    elif lanes.setdefault(engine, lane) is lane:
+    if lanes.setdefault(engine, lane) is lane:  # not built meanwhile by another thread
 
         def forget(disposed: Engine) -> None:
             gone = lanes.pop(engine, None)

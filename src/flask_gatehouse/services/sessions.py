@@ -131,10 +131,11 @@ def load_user(_request: object = None) -> User | None:
     if len(token) > _MAX_TOKEN_LENGTH:
         _forget_cookie()
         return None
-    session = db().session
+    database = db()
+    session = database.session
     params = {"digest": digest(token)}
     fields: Mapping[Any, Any] | None
-    lean = session_lookup.first_row(db().engine, _RESOLVE, params)
+    lean = session_lookup.first_row(database.engine, _RESOLVE, params)
     if lean is False:  # the ordinary path (services/session_lookup says when)
         row = session.connection().execute(_RESOLVE, params).first()
         fields = row._mapping if row is not None else None

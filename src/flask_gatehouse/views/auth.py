@@ -167,7 +167,7 @@ def postpone_two_factor() -> ResponseReturnValue:
     """Sign in without enrolling, while the grace period lasts."""
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
         return redirect(url_for("gatehouse.login_two_factor_setup"))
     result = signin.postpone_enrolment()
     if result == "expired":

@@ -138,7 +138,7 @@ def remove(passkey_id: int) -> ResponseReturnValue:
     _require("on", "second-factor-only")
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
         return redirect(url_for("gatehouse.passkeys"))
     outcome = passkeys.remove(signed_in_user(), passkey_id)
     if outcome == "required":

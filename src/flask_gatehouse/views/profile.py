@@ -33,7 +33,7 @@ def account_page() -> ResponseReturnValue:
 def revoke_session(session_id: int) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
         return redirect(url_for("gatehouse.account"))
     ended = account.revoke_session(signed_in_user(), session_id)
     if ended == "this":
@@ -50,7 +50,7 @@ def revoke_session(session_id: int) -> ResponseReturnValue:
 def revoke_other_sessions() -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
         return redirect(url_for("gatehouse.account"))
     count = account.revoke_other_sessions(signed_in_user())
     flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
@@ -62,7 +62,7 @@ def forget_trusted_browser(browser_id: int) -> ResponseReturnValue:
     """Stop trusting a browser: its next sign-in asks for the two-factor code again."""
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
     elif two_factor.forget_browser(signed_in_user(), browser_id):
         flash(messages.BROWSER_FORGOTTEN, "success")
     else:

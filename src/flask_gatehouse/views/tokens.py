@@ -49,7 +49,7 @@ def tokens_page() -> ResponseReturnValue:
 def revoke_token(token_id: int) -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
     elif access_tokens.revoke(signed_in_user(), token_id):
         flash(messages.TOKEN_REVOKED, "success")
     else:

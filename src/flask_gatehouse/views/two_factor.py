@@ -54,7 +54,7 @@ def two_factor_page() -> ResponseReturnValue:
 def disable_two_factor() -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
     else:
         outcome = two_factor.disable(signed_in_user())
         if outcome == "required":
@@ -69,7 +69,7 @@ def disable_two_factor() -> ResponseReturnValue:
 def regenerate_recovery_codes() -> ResponseReturnValue:
     form = ConfirmForm()
     if not form.validate_on_submit():
-        flash("That form expired. Please try again.", "error")
+        flash(messages.FORM_EXPIRED, "error")
         return redirect(url_for("gatehouse.two_factor"))
     codes = two_factor.regenerate_recovery_codes(signed_in_user())
     if codes is None:
